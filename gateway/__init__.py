@@ -1,0 +1,1 @@
+"""Switchyard's gateway: HTTP surface, config, request lifecycle, accounting, CLI."""

@@ -1,0 +1,118 @@
+"""Cold routes served by starlette: health, metrics, model list, admin API."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from gateway.config import ConfigError
+from providers.errors import (
+    AuthenticationFailed,
+    GatewayError,
+    InvalidRequest,
+    NotFound,
+    PermissionDenied,
+    error_body,
+)
+
+if TYPE_CHECKING:
+    from gateway.runtime import Runtime
+    from gateway.state import ModelRoute
+
+
+def error_response(error: GatewayError) -> Response:
+    headers = {k.decode(): v.decode() for k, v in error.headers()}
+    return Response(error_body(error), status_code=error.http_status, media_type="application/json", headers=headers)
+
+
+def _model_object(route: ModelRoute, created: int) -> dict[str, object]:
+    return {"id": route.name, "object": "model", "created": created, "owned_by": route.owned_by}
+
+
+def routes(runtime: Runtime) -> list[Route]:
+    def authenticate(request: Request) -> None:
+        runtime.state.keys.principal(
+            request.headers.get("authorization", "").encode() or request.headers.get("api-key", "").encode() or None
+        )
+
+    def require_admin(request: Request) -> None:
+        auth = request.headers.get("authorization", "").encode() or None
+        if not runtime.state.keys.is_admin(auth):
+            if auth is None:
+                raise AuthenticationFailed("Missing admin key.", code="missing_api_key")
+            runtime.state.keys.principal(auth)  # 401 for an unknown key...
+            raise PermissionDenied("This endpoint needs the admin key.")  # ...403 for a tenant key
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        checks = {
+            "config": runtime.started,
+            "store": runtime.started and await runtime.store.ping(),
+            "accepting": not runtime.draining,
+        }
+        ready = all(checks.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503
+        )
+
+    async def metrics(request: Request) -> Response:
+        runtime.metrics.in_flight.set(runtime.in_flight)
+        runtime.metrics.ledger_backlog.set(runtime.ledger.backlog)
+        return Response(runtime.metrics.exposition(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    async def list_models(request: Request) -> Response:
+        authenticate(request)
+        state = runtime.state
+        data = [_model_object(r, state.loaded_at) for r in state.models.values()]
+        return JSONResponse({"object": "list", "data": data})
+
+    async def retrieve_model(request: Request) -> Response:
+        authenticate(request)
+        name = request.path_params["model"]
+        route = runtime.state.models.get(name)
+        if route is None:
+            raise NotFound(f"The model '{name}' does not exist.", param="model", code="model_not_found")
+        return JSONResponse(_model_object(route, runtime.state.loaded_at))
+
+    async def reload_config(request: Request) -> Response:
+        require_admin(request)
+        try:
+            state = await runtime.reload()
+        except ConfigError as exc:
+            raise InvalidRequest(
+                "The new configuration is invalid and was not loaded; the old one keeps serving: "
+                + "; ".join(exc.problems),
+                code="invalid_config",
+            ) from None
+        return JSONResponse({"status": "reloaded", "models": sorted(state.models)})
+
+    async def deployments(request: Request) -> Response:
+        require_admin(request)
+        data = [
+            {
+                "model": route.name,
+                "deployment": t.name,
+                "provider": t.provider_name,
+                "kind": t.provider.kind,
+                "upstream_model": t.upstream_model,
+            }
+            for route in runtime.state.models.values()
+            for t in route.deployments
+        ]
+        return JSONResponse({"object": "list", "data": data})
+
+    return [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        Route("/v1/models", list_models, methods=["GET"]),
+        Route("/v1/models/{model:path}", retrieve_model, methods=["GET"]),
+        Route("/models", list_models, methods=["GET"]),
+        Route("/admin/v1/config/reload", reload_config, methods=["POST"]),
+        Route("/admin/v1/deployments", deployments, methods=["GET"]),
+    ]

@@ -1,0 +1,77 @@
+"""The ASGI application: the hot path routed on `scope["path"]` first, starlette for the rest."""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.admin_routes import error_response, routes
+from gateway.asgi_io import Receive, Scope, Send
+from gateway.config import GatewayConfig
+from gateway.proxy import ProxyEndpoint
+from gateway.runtime import Runtime
+from gateway.settings import Settings
+from providers.base import Endpoint
+from providers.errors import GatewayError, NotFound
+
+log = logging.getLogger("switchyard")
+
+
+class SwitchyardApp:
+    def __init__(self, settings: Settings, config: GatewayConfig | None = None) -> None:
+        self.runtime = Runtime(settings, config)
+        chat = ProxyEndpoint(self.runtime, Endpoint.CHAT, "chat")
+        completions = ProxyEndpoint(self.runtime, Endpoint.COMPLETIONS, "completions")
+        embeddings = ProxyEndpoint(self.runtime, Endpoint.EMBEDDINGS, "embeddings")
+        self.hot: dict[str, ProxyEndpoint] = {
+            "/v1/chat/completions": chat,
+            "/v1/completions": completions,
+            "/v1/embeddings": embeddings,
+            "/chat/completions": chat,
+            "/completions": completions,
+            "/embeddings": embeddings,
+        }
+        self.cold = Starlette(
+            routes=routes(self.runtime),
+            lifespan=self.runtime.lifespan,
+            exception_handlers={
+                GatewayError: _gateway_error,
+                HTTPException: _http_error,
+                Exception: _unexpected_error,
+            },
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            handler = self.hot.get(scope["path"])
+            if handler is not None:
+                await handler(scope, receive, send)
+                return
+        await self.cold(scope, receive, send)
+
+
+def create_app(settings: Settings, config: GatewayConfig | None = None) -> SwitchyardApp:
+    return SwitchyardApp(settings, config)
+
+
+async def _gateway_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, GatewayError)
+    return error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return error_response(NotFound(f"Unknown route {request.method} {request.url.path}.", code="unknown_route"))
+    body = {"error": {"message": str(exc.detail), "type": "invalid_request_error", "param": None, "code": None}}
+    return Response(orjson.dumps(body), status_code=exc.status_code, media_type="application/json")
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(GatewayError("Internal error in the gateway."))

@@ -1,0 +1,38 @@
+"""Checks that need the whole file: names that refer to other sections."""
+
+from __future__ import annotations
+
+from gateway.config.schema import GatewayConfig
+
+Issue = tuple[tuple[str | int, ...], str]
+
+
+def check_references(config: GatewayConfig) -> list[Issue]:
+    issues: list[Issue] = []
+    for model_name, model in config.models.items():
+        if model.policy != "default" and model.policy not in config.policies:
+            issues.append((("models", model_name, "policy"), f"unknown policy {model.policy!r}"))
+        seen: dict[str, int] = {}
+        for index, deployment in enumerate(model.deployments):
+            path: tuple[str | int, ...] = ("models", model_name, "deployments", index)
+            if deployment.provider not in config.providers:
+                known = ", ".join(sorted(config.providers)) or "none defined"
+                issues.append(((*path, "provider"), f"unknown provider {deployment.provider!r} (known: {known})"))
+                continue
+            name = deployment_name(deployment.provider, deployment.model, model_name, deployment.name)
+            if name in seen:
+                issues.append(((*path, "name"), f"duplicate deployment name {name!r} (also at index {seen[name]})"))
+            seen[name] = index
+    tenants_by_hash: dict[str, int] = {}
+    for index, key in enumerate(config.auth.keys):
+        secret = key.key_sha256 or key.key or ""
+        if secret in tenants_by_hash:
+            issues.append((("auth", "keys", index), f"same key as auth.keys[{tenants_by_hash[secret]}]"))
+        tenants_by_hash[secret] = index
+    if config.auth.admin_key is not None and config.auth.admin_key in {k.key for k in config.auth.keys}:
+        issues.append((("auth", "admin_key"), "the admin key must differ from every tenant key"))
+    return issues
+
+
+def deployment_name(provider: str, model: str | None, logical: str, explicit: str | None) -> str:
+    return explicit or f"{provider}/{model or logical}"

@@ -1,0 +1,117 @@
+"""The configuration file's schema (pydantic). Cross-references are checked in `references.py`."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from providers.mock import MockConfig
+from providers.openai_compat import OpenAICompatConfig
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(value: Any) -> Any:
+    """`150ms`, `2s`, `1.5m`, `1h` or a plain number of seconds."""
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if not match:
+            raise ValueError(f"not a duration: {value!r} (use e.g. 500ms, 2s, 1m)")
+        return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    return value
+
+
+def parse_size(value: Any) -> Any:
+    """`10MB`, `512KiB`, or a plain number of bytes."""
+    if isinstance(value, str):
+        match = re.match(r"^\s*(\d+)\s*(b|kb|kib|mb|mib|gb|gib)?\s*$", value.lower())
+        if not match:
+            raise ValueError(f"not a size: {value!r} (use e.g. 512KiB, 16MiB)")
+        unit = match.group(2) or "b"
+        factor = {"b": 1, "kb": 1000, "kib": 1024, "mb": 10**6, "mib": 2**20, "gb": 10**9, "gib": 2**30}[unit]
+        return int(match.group(1)) * factor
+    return value
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
+ByteSize = Annotated[int, BeforeValidator(parse_size), Field(gt=0)]
+Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@-]*$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    data_dir: str = ".switchyard"
+    max_body_bytes: ByteSize = 16 * 2**20
+    drain_grace: Duration = 30.0
+
+
+class StoreConfig(_Strict):
+    redis_url: str = Field(default="", description="Empty: start an embedded Redis under server.data_dir.")
+
+
+class ApiKeyConfig(_Strict):
+    key: str | None = Field(default=None, min_length=8, description="The secret; hashed at load, never kept.")
+    key_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    tenant: Name
+    team: Name | None = None
+    name: str | None = None
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> ApiKeyConfig:
+        if (self.key is None) == (self.key_sha256 is None):
+            raise ValueError("give exactly one of 'key' or 'key_sha256'")
+        return self
+
+
+class AuthConfig(_Strict):
+    admin_key: str | None = Field(default=None, min_length=8)
+    admin_key_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    keys: list[ApiKeyConfig] = Field(default_factory=list)
+
+
+ProviderConfig = Annotated[OpenAICompatConfig | MockConfig, Field(discriminator="kind")]
+
+
+class DeploymentConfig(_Strict):
+    provider: Name
+    model: str | None = Field(default=None, min_length=1, description="Upstream model name; default: the logical name.")
+    name: Name | None = Field(default=None, description="Default: '<provider>/<model>'.")
+
+
+class TimeoutConfig(_Strict):
+    connect: Duration = 5.0
+    first_token: Duration = 30.0
+    total: Duration = 300.0
+
+
+class PolicyConfig(_Strict):
+    strategy: Literal["priority"] = "priority"
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    timeout: TimeoutConfig = Field(default_factory=TimeoutConfig)
+    deadline: Duration = Field(default=600.0, description="Overall limit for all attempts of one request.")
+
+
+class ModelConfig(_Strict):
+    description: str | None = None
+    policy: Name = "default"
+    deployments: list[DeploymentConfig] = Field(min_length=1)
+
+
+class GatewayConfig(_Strict):
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    providers: dict[Name, ProviderConfig] = Field(default_factory=dict)
+    policies: dict[Name, PolicyConfig] = Field(default_factory=dict)
+    models: dict[Name, ModelConfig] = Field(default_factory=dict)
+
+    def policy(self, name: str) -> PolicyConfig:
+        return self.policies.get(name) or PolicyConfig()

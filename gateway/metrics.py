@@ -1,0 +1,104 @@
+"""Prometheus metrics, on a registry owned by the app (no globals).
+
+Label values are bounded: logical models and deployments come from the config; a model the config
+does not know is counted as `unknown`.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+# LLM latencies span milliseconds (embeddings, cached answers) to minutes (long generations).
+DURATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120, 300)
+TTFT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.5, 3, 6, 12, 30)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        r = self.registry
+        self.requests = Counter(
+            "switchyard_requests",
+            "Requests answered, by logical model, serving deployment, endpoint and HTTP status class.",
+            ["model", "deployment", "endpoint", "status_class"],
+            registry=r,
+        )
+        self.duration = Histogram(
+            "switchyard_request_duration_seconds",
+            "Time from request received to last byte sent.",
+            ["model", "deployment", "endpoint"],
+            buckets=DURATION_BUCKETS,
+            registry=r,
+        )
+        self.ttft = Histogram(
+            "switchyard_time_to_first_token_seconds",
+            "Streaming requests: time from request received to the first event sent to the client.",
+            ["model", "deployment"],
+            buckets=TTFT_BUCKETS,
+            registry=r,
+        )
+        self.tokens = Counter(
+            "switchyard_tokens",
+            "Tokens reported by upstreams (type: prompt, completion, cached, reasoning).",
+            ["model", "deployment", "type"],
+            registry=r,
+        )
+        self.attempts = Counter(
+            "switchyard_upstream_attempts",
+            "Attempts against deployments, by outcome (success or the error code).",
+            ["model", "deployment", "outcome"],
+            registry=r,
+        )
+        self.upstream_errors = Counter(
+            "switchyard_upstream_errors",
+            "Failed attempts against deployments, by error code.",
+            ["model", "deployment", "error"],
+            registry=r,
+        )
+        self.failovers = Counter(
+            "switchyard_failovers",
+            "Requests served by a deployment other than the first one tried.",
+            ["model"],
+            registry=r,
+        )
+        self.in_flight = Gauge("switchyard_requests_in_flight", "Requests being served.", registry=r)
+        self.config_reloads = Counter("switchyard_config_reloads", "Config reloads by result.", ["result"], registry=r)
+        self.ledger_backlog = Gauge(
+            "switchyard_ledger_backlog_records", "Usage records not yet written to Redis.", registry=r
+        )
+        self._children: dict[tuple[str, ...], object] = {}
+
+    def observe(
+        self,
+        *,
+        model: str,
+        deployment: str,
+        endpoint: str,
+        status: int,
+        duration: float,
+        ttft: float | None,
+        prompt_tokens: int,
+        completion_tokens: int,
+        cached_tokens: int,
+        reasoning_tokens: int,
+    ) -> None:
+        self.requests.labels(model, deployment, endpoint, f"{status // 100}xx").inc()
+        self.duration.labels(model, deployment, endpoint).observe(duration)
+        if ttft is not None:
+            self.ttft.labels(model, deployment).observe(ttft)
+        for kind, count in (
+            ("prompt", prompt_tokens),
+            ("completion", completion_tokens),
+            ("cached", cached_tokens),
+            ("reasoning", reasoning_tokens),
+        ):
+            if count:
+                self.tokens.labels(model, deployment, kind).inc(count)
+
+    def attempt(self, model: str, deployment: str, outcome: str) -> None:
+        self.attempts.labels(model, deployment, outcome).inc()
+        if outcome != "success":
+            self.upstream_errors.labels(model, deployment, outcome).inc()
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

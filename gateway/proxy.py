@@ -1,0 +1,283 @@
+"""The hot path: raw ASGI handlers for /v1/chat/completions, /v1/completions and /v1/embeddings.
+
+One handler per request: authenticate, read and validate the body, pick the route, run the attempt
+loop, then send the upstream's bytes (or relay its stream) with ASGI `send()` directly. Accounting
+(metrics, usage record) happens after the last byte and never waits on I/O.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from gateway.asgi_io import (
+    JSON,
+    Headers,
+    Receive,
+    Scope,
+    Send,
+    header,
+    read_body,
+    send_bytes,
+    send_error,
+    sse_error_event,
+    watch_disconnect,
+)
+from gateway.attempts import Served, first_success
+from gateway.state import DeploymentTarget, GatewayState, ModelRoute
+from gateway.usage_ledger import UsageRecord
+from providers.base import Completion, CompletionStream, Endpoint, UpstreamCall, Usage
+from providers.errors import (
+    GatewayError,
+    InvalidRequest,
+    NotFound,
+    ServiceUnavailable,
+    UpstreamError,
+    UpstreamTimeout,
+)
+from providers.wire import validate_request
+
+if TYPE_CHECKING:
+    from gateway.runtime import Runtime
+
+log = logging.getLogger("switchyard.proxy")
+
+_SSE_HEADERS: Headers = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+_END = {"type": "http.response.body", "body": b"", "more_body": False}
+CLIENT_CLOSED = 499  # nginx's convention for "client closed the request"
+
+
+class ProxyEndpoint:
+    def __init__(self, runtime: Runtime, endpoint: Endpoint, schema: str) -> None:
+        self.runtime = runtime
+        self.endpoint = endpoint
+        self.schema = schema
+        self.streamable = endpoint is not Endpoint.EMBEDDINGS
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        runtime = self.runtime
+        request_id = os.urandom(12).hex()
+        headers: Headers = [(b"x-request-id", request_id.encode())]
+        runtime.in_flight += 1
+        try:
+            await self._serve(scope, receive, send, request_id, headers)
+        except GatewayError as error:
+            await send_error(send, error, headers)
+        except Exception:
+            log.exception("unexpected error serving request %s", request_id)
+            await send_error(send, GatewayError("Internal error in the gateway."), headers)
+        finally:
+            runtime.in_flight -= 1
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, request_id: str, headers: Headers) -> None:
+        runtime = self.runtime
+        if runtime.draining:
+            headers.append((b"connection", b"close"))
+            raise ServiceUnavailable("The gateway is shutting down; retry on another replica.", code="draining")
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        state: GatewayState = runtime.state
+        principal = state.keys.principal(header(scope, b"authorization") or header(scope, b"api-key"))
+        raw = await read_body(scope, receive, state.config.server.max_body_bytes)
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidRequest(f"Malformed JSON in the request body: {exc.msg}.", code="invalid_json") from None
+        validate_request(self.schema, body)
+        route = state.models.get(body["model"])
+        if route is None:
+            raise NotFound(f"The model '{body['model']}' does not exist.", param="model", code="model_not_found")
+        stream = body.get("stream") is True
+        if stream and not self.streamable:
+            raise InvalidRequest("This endpoint does not support streaming.", param="stream")
+        options = body.get("stream_options")
+        wants_usage = isinstance(options, dict) and options.get("include_usage") is True
+        request = _Request(self, route, principal, request_id, started, stream, headers)
+
+        if not stream:
+            completion, served = await request.attempts(body, wants_usage, _complete)
+            headers.extend(_served_headers(served))
+            await send_bytes(send, 200, completion.body, headers, JSON)
+            request.finish(200, served.target, served.attempts, completion.usage, None, None)
+            return
+        await request.stream(body, wants_usage, receive, send)
+
+
+async def _complete(target: DeploymentTarget, call: UpstreamCall) -> Completion:
+    return await target.provider.complete(call)
+
+
+async def _open_stream(target: DeploymentTarget, call: UpstreamCall) -> CompletionStream:
+    return await target.provider.open_stream(call)
+
+
+def _served_headers(served: Served) -> Headers:
+    return [
+        (b"x-switchyard-deployment", served.target.name.encode()),
+        (b"x-switchyard-attempts", str(served.attempts).encode()),
+    ]
+
+
+class _Request:
+    """One request after validation: runs the attempts, relays, and accounts for it afterwards."""
+
+    __slots__ = (
+        "endpoint",
+        "headers",
+        "principal",
+        "request_id",
+        "route",
+        "runtime",
+        "started",
+        "stream_mode",
+    )
+
+    def __init__(
+        self,
+        handler: ProxyEndpoint,
+        route: ModelRoute,
+        principal: Any,
+        request_id: str,
+        started: float,
+        stream: bool,
+        headers: Headers,
+    ) -> None:
+        self.runtime = handler.runtime
+        self.endpoint = handler.endpoint
+        self.route = route
+        self.principal = principal
+        self.request_id = request_id
+        self.started = started
+        self.stream_mode = stream
+        self.headers = headers
+
+    async def attempts(self, body: dict[str, Any], wants_usage: bool, send_one: Any) -> tuple[Any, Served]:
+        try:
+            return await first_success(
+                self.route,
+                endpoint=self.endpoint,
+                body=body,
+                stream=self.stream_mode,
+                client_wants_usage=wants_usage,
+                request_id=self.request_id,
+                started=self.started,
+                metrics=self.runtime.metrics,
+                secrets=self.runtime.state.secrets,
+                send=send_one,
+            )
+        except GatewayError as error:
+            self.finish(error.http_status, None, len(getattr(error, "attempts", ())), None, None, error.code)
+            raise
+
+    async def stream(self, body: dict[str, Any], wants_usage: bool, receive: Receive, send: Send) -> None:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        disconnected = False
+
+        def on_disconnect() -> None:
+            nonlocal disconnected
+            disconnected = True
+            task.cancel()
+
+        # One pending receive() for the whole stream, attempts included: uvicorn drops send() after a
+        # disconnect silently, so without it the upstream would keep generating for nobody.
+        watcher = loop.create_task(watch_disconnect(receive, on_disconnect))
+        upstream: CompletionStream | None = None
+        served: Served | None = None
+        status, error_code, ttft = 200, None, None
+        try:
+            try:
+                upstream, served = await self.attempts(body, wants_usage, _open_stream)
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 200,
+                        "headers": [*_SSE_HEADERS, *self.headers, *_served_headers(served)],
+                    }
+                )
+                async with asyncio.timeout_at(served.total_at):
+                    async for chunk in upstream:
+                        if ttft is None:
+                            ttft = loop.time() - self.started
+                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            except UpstreamError as error:
+                status, error_code = 502, error.code
+                await send({"type": "http.response.body", "body": sse_error_event(error), "more_body": True})
+            except TimeoutError:
+                timeout = UpstreamTimeout("upstream total timeout while streaming", code="upstream_total_timeout")
+                status, error_code = 504, timeout.code
+                await send({"type": "http.response.body", "body": sse_error_event(timeout), "more_body": True})
+            finally:
+                watcher.cancel()
+                if upstream is not None:
+                    await upstream.aclose()
+            await send(_END)
+        except asyncio.CancelledError:
+            if not disconnected:
+                raise
+            task.uncancel()
+            status, error_code = CLIENT_CLOSED, "client_disconnected"
+        usage = upstream.usage if upstream is not None else None
+        if served is not None:
+            self.finish(status, served.target, served.attempts, usage, ttft, error_code)
+        else:  # the client left during the attempts
+            self.finish(status, None, 0, None, None, error_code)
+
+    def finish(
+        self,
+        status: int,
+        target: DeploymentTarget | None,
+        attempts: int,
+        usage: Usage | None,
+        ttft: float | None,
+        error: str | None,
+    ) -> None:
+        runtime = self.runtime
+        duration = asyncio.get_running_loop().time() - self.started
+        usage = usage or Usage()
+        deployment = target.name if target is not None else "none"
+        runtime.metrics.observe(
+            model=self.route.name,
+            deployment=deployment,
+            endpoint=self.endpoint.value,
+            status=status,
+            duration=duration,
+            ttft=ttft,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cached_tokens=usage.cached_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
+        )
+        runtime.ledger.record(
+            UsageRecord(
+                request_id=self.request_id,
+                ts=time.time(),
+                tenant=self.principal.tenant,
+                team=self.principal.team,
+                key_id=self.principal.key_id,
+                endpoint=self.endpoint.value,
+                model=self.route.name,
+                deployment=target.name if target is not None else None,
+                status=status,
+                stream=self.stream_mode,
+                attempts=attempts,
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                cached_tokens=usage.cached_tokens,
+                reasoning_tokens=usage.reasoning_tokens,
+                estimated=usage.estimated,
+                latency_ms=round(duration * 1000, 3),
+                ttft_ms=round(ttft * 1000, 3) if ttft is not None else None,
+                error=error,
+            )
+        )

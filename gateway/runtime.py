@@ -1,0 +1,105 @@
+"""Everything the gateway builds at start-up and tears down at shutdown, passed by reference.
+
+Holds the current `GatewayState` (swapped atomically on reload), the shared aiohttp session, the
+store, the usage ledger and the metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from gateway.config import ConfigError, GatewayConfig, load_config
+from gateway.metrics import Metrics
+from gateway.settings import Settings
+from gateway.state import GatewayState, build_state
+from gateway.store import Store, open_store
+from gateway.usage_ledger import UsageLedger
+
+log = logging.getLogger("switchyard")
+
+
+class Runtime:
+    def __init__(self, settings: Settings, config: GatewayConfig | None = None) -> None:
+        self.settings = settings
+        self._initial_config = config
+        self.metrics = Metrics()
+        self.draining = False
+        self.in_flight = 0
+        self._reload_lock = asyncio.Lock()
+        self._state: GatewayState | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._store: Store | None = None
+        self._ledger: UsageLedger | None = None
+
+    @property
+    def state(self) -> GatewayState:
+        assert self._state is not None, "used before start-up"
+        return self._state
+
+    @property
+    def store(self) -> Store:
+        assert self._store is not None, "used before start-up"
+        return self._store
+
+    @property
+    def ledger(self) -> UsageLedger:
+        assert self._ledger is not None, "used before start-up"
+        return self._ledger
+
+    @property
+    def started(self) -> bool:
+        return self._state is not None
+
+    def load(self) -> GatewayConfig:
+        return load_config(self.settings.config_path, self.settings.env)
+
+    @asynccontextmanager
+    async def lifespan(self, _app: Any = None) -> AsyncIterator[None]:
+        config = self._initial_config or self.load()
+        data_dir = Path(config.server.data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=30, ttl_dns_cache=300)
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=False,
+            skip_auto_headers=("User-Agent", "Accept-Encoding"),
+            timeout=aiohttp.ClientTimeout(total=None),
+        )
+        self._state = build_state(config, self._session)
+        self._store = await open_store(config.store.redis_url, data_dir)
+        self._ledger = UsageLedger(self._store.redis, data_dir / "spool")
+        await self._ledger.start()
+        log.info("switchyard ready: %d models, store %s", len(self._state.models), self._store.description)
+        try:
+            yield
+        finally:
+            await self._ledger.aclose()
+            await self._store.aclose()
+            await self._state.aclose()
+            await self._session.close()
+
+    async def reload(self) -> GatewayState:
+        """Load the config file again and swap it in; a bad file raises ConfigError and changes nothing."""
+        async with self._reload_lock:
+            try:
+                config = await asyncio.to_thread(self.load)
+                assert self._session is not None
+                new_state = build_state(config, self._session)
+            except ConfigError:
+                self.metrics.config_reloads.labels("rejected").inc()
+                raise
+            old = self.state
+            if config.store != old.config.store or config.server != old.config.server:
+                log.warning("server/store settings changed: they take effect after a restart")
+            self._state = new_state
+            self.metrics.config_reloads.labels("success").inc()
+            log.info("config reloaded: %d models", len(new_state.models))
+            return new_state

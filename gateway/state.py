@@ -1,0 +1,128 @@
+"""One immutable snapshot of everything a config describes, built once per load and swapped atomically.
+
+Requests keep the snapshot they started with, so a reload never changes a request in flight.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import aiohttp
+
+from gateway.auth import KeyRing
+from gateway.config.references import deployment_name
+from gateway.config.schema import GatewayConfig
+from policies.candidates import Candidate, Timeouts
+from providers.base import Provider
+from providers.mock import MockConfig, MockProvider
+from providers.openai_compat import OpenAICompatConfig, OpenAICompatProvider
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentTarget:
+    name: str
+    provider_name: str
+    provider: Provider
+    upstream_model: str
+    candidate: Candidate
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRoute:
+    name: str
+    description: str | None
+    owned_by: str
+    deployments: tuple[DeploymentTarget, ...]
+    candidates: tuple[Candidate, ...]
+    max_attempts: int
+    timeouts: Timeouts
+    by_name: dict[str, DeploymentTarget]
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayState:
+    config: GatewayConfig
+    keys: KeyRing
+    models: dict[str, ModelRoute]
+    providers: dict[str, Provider]
+    secrets: tuple[str, ...]
+    loaded_at: int
+
+    async def aclose(self) -> None:
+        for provider in self.providers.values():
+            await provider.aclose()
+
+
+def build_state(config: GatewayConfig, session: aiohttp.ClientSession) -> GatewayState:
+    providers: dict[str, Provider] = {}
+    for name, provider_config in config.providers.items():
+        if not provider_config.enabled:
+            continue
+        if isinstance(provider_config, MockConfig):
+            providers[name] = MockProvider(name, provider_config)
+        elif isinstance(provider_config, OpenAICompatConfig):
+            providers[name] = OpenAICompatProvider(name, provider_config, session)
+    models: dict[str, ModelRoute] = {}
+    for model_name, model in config.models.items():
+        policy = config.policy(model.policy)
+        targets = []
+        for position, deployment in enumerate(model.deployments):
+            provider = providers.get(deployment.provider)
+            if provider is None:
+                continue  # provider disabled (e.g. its API key is not set)
+            name = deployment_name(deployment.provider, deployment.model, model_name, deployment.name)
+            targets.append(
+                DeploymentTarget(
+                    name=name,
+                    provider_name=deployment.provider,
+                    provider=provider,
+                    upstream_model=deployment.model or model_name,
+                    candidate=Candidate(name=name, position=position),
+                )
+            )
+        if not targets:
+            continue  # every deployment is on a disabled provider: the model is not offered
+        kinds = {t.provider.kind for t in targets}
+        models[model_name] = ModelRoute(
+            name=model_name,
+            description=model.description,
+            owned_by="switchyard-mock" if kinds == {"mock"} else "switchyard",
+            deployments=tuple(targets),
+            candidates=tuple(t.candidate for t in targets),
+            max_attempts=policy.max_attempts,
+            timeouts=Timeouts(
+                connect=policy.timeout.connect,
+                first_token=policy.timeout.first_token,
+                total=policy.timeout.total,
+                deadline=policy.deadline,
+            ),
+            by_name={t.name: t for t in targets},
+        )
+    return GatewayState(
+        config=config,
+        keys=KeyRing(config.auth),
+        models=models,
+        providers=providers,
+        secrets=_secrets(config),
+        loaded_at=int(time.time()),
+    )
+
+
+def _secrets(config: GatewayConfig) -> tuple[str, ...]:
+    found = [k.key for k in config.auth.keys if k.key] + ([config.auth.admin_key] if config.auth.admin_key else [])
+    for provider in config.providers.values():
+        if isinstance(provider, OpenAICompatConfig):
+            if provider.api_key:
+                found.append(provider.api_key)
+            found.extend(v for k, v in provider.headers.items() if k.lower() in {"authorization", "api-key"})
+    if config.store.redis_url and "@" in config.store.redis_url:
+        found.append(config.store.redis_url)
+    return tuple(s for s in found if len(s) >= 8)
+
+
+def redact(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, "[redacted]")
+    return text

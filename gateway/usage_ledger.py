@@ -1,0 +1,191 @@
+"""The ledger seam: one usage record per request, written to Redis off the hot path.
+
+`record()` only enqueues. A background writer sends batches through one idempotent Lua script per
+record (keyed by request id, so a replay never counts twice) that appends the record to the
+tenant's usage stream. While Redis is unreachable, records go to an append-only spool file
+(fsync'd) and are replayed when it answers again, so nothing billable is dropped.
+
+Keys carry the tenant as a hash tag (`sy:{tenant}:...`) so the script runs on Redis Cluster too.
+Pricing, per-tenant counters and budgets build on this seam later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import orjson
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+log = logging.getLogger("switchyard.ledger")
+
+_RECORD_SCRIPT = """
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'event', ARGV[3])
+  return 1
+end
+return 0
+"""
+_DEDUPE_SECONDS = 7 * 86400
+_STREAM_MAXLEN = 1_000_000
+_BATCH = 256
+_QUEUE_LIMIT = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRecord:
+    request_id: str
+    ts: float
+    tenant: str
+    team: str | None
+    key_id: str
+    endpoint: str
+    model: str
+    deployment: str | None
+    status: int
+    stream: bool
+    attempts: int
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    reasoning_tokens: int
+    estimated: bool
+    latency_ms: float
+    ttft_ms: float | None
+    error: str | None
+
+
+def usage_stream_key(tenant: str) -> str:
+    return f"sy:{{{tenant}}}:usage"
+
+
+def dedupe_key(tenant: str, request_id: str) -> str:
+    return f"sy:{{{tenant}}}:usage:seen:{request_id}"
+
+
+class UsageLedger:
+    def __init__(self, client: aioredis.Redis, spool_dir: Path) -> None:
+        self._redis = client
+        self._script = client.register_script(_RECORD_SCRIPT)
+        self._spool_dir = spool_dir
+        self._spool_file = spool_dir / f"usage-{os.getpid()}.jsonl"
+        self._queue: asyncio.Queue[UsageRecord] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._spooled = 0
+        self.written = 0
+
+    @property
+    def backlog(self) -> int:
+        return self._queue.qsize() + self._spooled
+
+    def record(self, record: UsageRecord) -> None:
+        """Enqueue; never blocks, never raises. Past the queue limit the record goes to the spool."""
+        if self._queue.qsize() >= _QUEUE_LIMIT:
+            self._append_spool([record])
+            return
+        self._queue.put_nowait(record)
+
+    async def start(self) -> None:
+        self._spool_dir.mkdir(parents=True, exist_ok=True)
+        self._task = asyncio.create_task(self._run(), name="usage-ledger")
+
+    async def aclose(self, timeout: float = 10.0) -> None:
+        """Flush what is queued (to Redis, or to the spool if Redis does not answer in time)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        pending = self._drain_queue(self._queue.qsize())
+        if pending:
+            try:
+                await asyncio.wait_for(self._write(pending), timeout)
+            except (RedisError, OSError, TimeoutError):
+                self._append_spool(pending)
+
+    def _drain_queue(self, limit: int) -> list[UsageRecord]:
+        batch: list[UsageRecord] = []
+        while len(batch) < limit:
+            try:
+                batch.append(self._queue.get_nowait())
+            except asyncio.QueueEmpty:
+                break
+        return batch
+
+    async def _run(self) -> None:
+        await self._replay_spool()
+        while True:
+            first = await self._queue.get()
+            batch = [first, *self._drain_queue(_BATCH - 1)]
+            try:
+                await self._write(batch)
+            except (RedisError, OSError) as exc:
+                log.warning(
+                    "Redis unavailable for the usage ledger (%s); spooling %d records",
+                    type(exc).__name__,
+                    len(batch),
+                )
+                await asyncio.to_thread(self._append_spool, batch)
+                await asyncio.sleep(1.0)
+                continue
+            if self._spooled:
+                await self._replay_spool()
+
+    async def _write(self, batch: list[UsageRecord]) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for record in batch:
+                await self._script(
+                    keys=[dedupe_key(record.tenant, record.request_id), usage_stream_key(record.tenant)],
+                    args=[_DEDUPE_SECONDS, _STREAM_MAXLEN, orjson.dumps(asdict(record))],
+                    client=pipe,
+                )
+            await pipe.execute()
+        self.written += len(batch)
+
+    def _append_spool(self, batch: list[UsageRecord]) -> None:
+        data = b"".join(orjson.dumps(asdict(r)) + b"\n" for r in batch)
+        fd = os.open(self._spool_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self._spooled += len(batch)
+
+    async def _replay_spool(self) -> None:
+        """Move each spool file aside (atomically, so two workers never replay the same one) and write it."""
+        for path in sorted(self._spool_dir.glob("usage-*")):
+            if not path.name.endswith(".jsonl") and _owner_alive(path):
+                continue  # another live worker is replaying it
+            claimed = path.with_name(f"{path.name.split('.')[0]}.replay-{os.getpid()}")
+            try:
+                path.rename(claimed)
+            except FileNotFoundError:
+                continue
+            records = [UsageRecord(**orjson.loads(line)) for line in claimed.read_bytes().splitlines() if line.strip()]
+            try:
+                for start in range(0, len(records), _BATCH):
+                    await self._write(records[start : start + _BATCH])
+            except (RedisError, OSError):
+                claimed.rename(path.with_name(f"{path.name.split('.')[0]}.jsonl"))
+                return
+            claimed.unlink()
+            if path == self._spool_file:
+                self._spooled = 0
+            log.info("replayed %d spooled usage records from %s", len(records), path.name)
+
+
+def _owner_alive(path: Path) -> bool:
+    """A `usage-N.replay-PID` file whose PID still runs belongs to that process."""
+    try:
+        os.kill(int(path.name.rsplit("-", 1)[1]), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True

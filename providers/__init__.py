@@ -1,0 +1,4 @@
+"""Provider adapters: the common OpenAI wire language and one module per upstream wire format.
+
+Nothing here imports `gateway`, `policies` or `local_runtime`.
+"""

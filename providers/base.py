@@ -1,0 +1,134 @@
+"""The provider protocol and the values that cross it.
+
+A provider turns one `UpstreamCall` (an OpenAI-format request already validated by the gateway,
+plus the deployment's upstream model name and the attempt's deadlines) into either a `Completion`
+or an opened `CompletionStream`, both in OpenAI's wire format. Failover, deadlines and accounting
+live in the gateway; a provider only speaks to its upstream and maps its errors into
+`providers.errors`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Any, Protocol
+
+from pydantic import BeforeValidator
+
+# `enabled: "${OPENAI_API_KEY:+true}"` interpolates to "" when the variable is unset: read that as off.
+EnvFlag = Annotated[bool, BeforeValidator(lambda v: False if v == "" else v)]
+
+
+class Endpoint(StrEnum):
+    CHAT = "chat/completions"
+    COMPLETIONS = "completions"
+    EMBEDDINGS = "embeddings"
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+    estimated: bool = False
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    @classmethod
+    def from_openai(cls, usage: Any) -> Usage | None:
+        """Read OpenAI's `usage` object; None when absent or not an object."""
+        if not isinstance(usage, dict):
+            return None
+        prompt_details = usage.get("prompt_tokens_details") or {}
+        completion_details = usage.get("completion_tokens_details") or {}
+        return cls(
+            prompt_tokens=_int(usage.get("prompt_tokens")),
+            completion_tokens=_int(usage.get("completion_tokens")),
+            cached_tokens=_int(prompt_details.get("cached_tokens")) if isinstance(prompt_details, dict) else 0,
+            reasoning_tokens=(
+                _int(completion_details.get("reasoning_tokens")) if isinstance(completion_details, dict) else 0
+            ),
+        )
+
+    def to_openai(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+        }
+        return out
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and value >= 0 else 0
+
+
+@dataclass(frozen=True, slots=True)
+class Deadlines:
+    """Absolute `loop.time()` instants for one attempt, decided by the gateway's retry plan."""
+
+    connect_timeout: float
+    first_byte_at: float
+    total_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamCall:
+    endpoint: Endpoint
+    body: dict[str, Any]
+    """The client's validated request. Providers copy before changing it: the same body is reused
+    for the next attempt."""
+    model: str
+    """The deployment's upstream model name, which replaces the logical name in `body`."""
+    stream: bool
+    client_wants_usage: bool
+    """The client asked for `stream_options.include_usage`; otherwise the usage chunk the gateway
+    forces upstream for accounting is stripped from the client's stream."""
+    deadlines: Deadlines
+    request_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    body: bytes
+    """OpenAI-format JSON body, sent to the client as is."""
+    usage: Usage | None
+
+
+class CompletionStream(Protocol):
+    """An upstream stream, opened and checked through its first event.
+
+    Iterating yields raw bytes holding complete OpenAI SSE events, ending with `data: [DONE]`.
+    A stream the upstream breaks, or ends before a finish reason or `[DONE]`, raises an
+    `UpstreamError` from the iteration instead of ending quietly. The caller always calls
+    `aclose()` in `finally`: after a complete stream it returns the connection to the pool,
+    otherwise it closes the connection so the upstream stops generating.
+    """
+
+    usage: Usage | None
+
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+    async def aclose(self) -> None: ...
+
+
+class Provider(Protocol):
+    @property
+    def kind(self) -> str: ...
+
+    async def complete(self, call: UpstreamCall) -> Completion:
+        """Send a non-streaming request. Raises `UpstreamError` subclasses on any failure."""
+        ...
+
+    async def open_stream(self, call: UpstreamCall) -> CompletionStream:
+        """Open a stream and read through its first event, so that a failure before the client's first
+        byte can still fail over. Raises `UpstreamError` subclasses; nothing to close on error."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release resources owned by this provider (not the shared HTTP session)."""
+        ...
