@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, TypeAdapter, ValidationError
 
 from providers.errors import InvalidRequest
 
@@ -19,7 +19,7 @@ class _Open(BaseModel):
 
 
 class StreamOptions(_Open):
-    include_usage: bool | None = None
+    include_usage: StrictBool | None = None
 
 
 class ChatMessage(_Open):
@@ -57,7 +57,7 @@ Penalty = Annotated[float, Field(ge=-2, le=2)] | None
 
 class _Sampling(_Open):
     model: Annotated[str, Field(min_length=1)]
-    stream: bool | None = None
+    stream: StrictBool | None = None
     stream_options: StreamOptions | None = None
     n: Annotated[int, Field(ge=1, le=128)] | None = None
     max_tokens: Annotated[int, Field(ge=1)] | None = None
