@@ -11,13 +11,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.admin_routes import error_response, routes
-from gateway.asgi_io import Receive, Scope, Send
+from gateway.asgi_io import Receive, Scope, Send, send_error
 from gateway.config import GatewayConfig
 from gateway.proxy import ProxyEndpoint
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from providers.base import Endpoint
-from providers.errors import GatewayError, NotFound
+from providers.errors import GatewayError, MethodNotAllowed, NotFound
 
 log = logging.getLogger("switchyard")
 
@@ -47,10 +47,13 @@ class SwitchyardApp:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
+        if scope["type"] == "http":
             handler = self.hot.get(scope["path"])
             if handler is not None:
-                await handler(scope, receive, send)
+                if scope["method"] == "POST":
+                    await handler(scope, receive, send)
+                else:
+                    await send_error(send, MethodNotAllowed(f"Use POST for {scope['path']}."), [(b"allow", b"POST")])
                 return
         await self.cold(scope, receive, send)
 

@@ -66,7 +66,7 @@ async def first_success(
         except UpstreamError as error:
             error.message = redact(error.message, secrets)
             failures.append(FailedAttempt(target.name, error))
-            metrics.attempt(route.name, target.name, error.code or "error")
+            metrics.attempt(route.name, target.name, error.kind)
             remaining = len(plan.order) - index - 1
             if not should_try_next(
                 retryable=error.retryable,

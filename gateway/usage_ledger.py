@@ -35,6 +35,7 @@ _DEDUPE_SECONDS = 7 * 86400
 _STREAM_MAXLEN = 1_000_000
 _BATCH = 256
 _QUEUE_LIMIT = 100_000
+_REPLAY_EVERY = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +121,14 @@ class UsageLedger:
     async def _run(self) -> None:
         await self._replay_spool()
         while True:
-            first = await self._queue.get()
+            if self._spooled:
+                try:  # wake up now and then to replay the spool even when no traffic comes
+                    first = await asyncio.wait_for(self._queue.get(), _REPLAY_EVERY)
+                except TimeoutError:
+                    await self._replay_spool()
+                    continue
+            else:
+                first = await self._queue.get()
             batch = [first, *self._drain_queue(_BATCH - 1)]
             try:
                 await self._write(batch)

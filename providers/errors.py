@@ -6,6 +6,7 @@
     +-- AuthenticationFailed        401  missing or unknown key
     +-- PermissionDenied            403
     +-- NotFound                    404  unknown model or route
+    +-- MethodNotAllowed            405
     +-- PayloadTooLarge             413
     +-- ServiceUnavailable          503  draining, no deployment available
     +-- UpstreamError               an attempt against one deployment failed
@@ -72,6 +73,12 @@ class NotFound(GatewayError):
     error_type = "invalid_request_error"
 
 
+class MethodNotAllowed(GatewayError):
+    status = 405
+    error_type = "invalid_request_error"
+    default_code = "method_not_allowed"
+
+
 class PayloadTooLarge(GatewayError):
     status = 413
     error_type = "invalid_request_error"
@@ -93,6 +100,11 @@ class UpstreamError(GatewayError):
     def __init__(self, message: str, *, code: str | None = None, retry_after: float | None = None) -> None:
         super().__init__(message, code=code)
         self.retry_after = retry_after
+
+    @property
+    def kind(self) -> str:
+        """A bounded label for metrics (the code may come from the upstream and be anything)."""
+        return self.default_code or "upstream_error"
 
 
 class UpstreamConnectError(UpstreamError):
@@ -138,6 +150,10 @@ class UpstreamStatusError(UpstreamError):
             self.error_type = "invalid_request_error"  # type: ignore[misc]
         elif upstream_status == 429:
             self.error_type = "rate_limit_error"  # type: ignore[misc]
+
+    @property
+    def kind(self) -> str:
+        return f"upstream_status_{self.upstream_status}"
 
     @property
     def http_status(self) -> int:

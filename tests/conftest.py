@@ -51,9 +51,18 @@ class _Gateways:
         self.redis_url = redis_url
         self.started: list[Gateway] = []
 
-    def __call__(self, *, env: dict[str, str] | None = None, embedded_redis: bool = False, **sections: Any) -> Gateway:
+    def __call__(
+        self,
+        *,
+        env: dict[str, str] | None = None,
+        embedded_redis: bool = False,
+        redis_url: str | None = None,
+        wait_path: str = "/readyz",
+        **sections: Any,
+    ) -> Gateway:
         index = len(self.started)
-        config = base_config(self.directory / f"data{index}", "" if embedded_redis else self.redis_url)
+        url = "" if embedded_redis else (redis_url or self.redis_url)
+        config = base_config(self.directory / f"data{index}", url)
         for key, value in sections.items():
             if isinstance(value, dict) and isinstance(config.get(key), dict):
                 config[key] = {**config[key], **value}
@@ -61,7 +70,7 @@ class _Gateways:
                 config[key] = value
         path = self.directory / f"gateway{index}.yaml"
         write_config(path, config)
-        gateway = start_gateway(path, self.directory / f"gateway{index}.log", env)
+        gateway = start_gateway(path, self.directory / f"gateway{index}.log", env, wait_path)
         self.started.append(gateway)
         return gateway
 

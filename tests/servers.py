@@ -45,7 +45,10 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
-        self.port = free_port()
+        return self.start_on(free_port())
+
+    def start_on(self, port: int) -> RedisServer:
+        self.port = port
         self.directory.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
             [
@@ -112,7 +115,7 @@ class Gateway:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def wait_ready(self, timeout: float = 30) -> None:
+    def wait_ready(self, timeout: float = 30, path: str = "/readyz") -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -123,7 +126,7 @@ class Gateway:
                     self.port = int(match.group(1))
             if self.port:
                 try:
-                    if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    if httpx.get(f"{self.url}{path}", timeout=1).status_code == 200:
                         return
                 except httpx.HTTPError:
                     pass
@@ -167,7 +170,9 @@ def base_config(data_dir: Path, redis_url: str) -> dict[str, Any]:
     }
 
 
-def start_gateway(config_path: Path, log_path: Path, env: dict[str, str] | None = None) -> Gateway:
+def start_gateway(
+    config_path: Path, log_path: Path, env: dict[str, str] | None = None, wait_path: str = "/readyz"
+) -> Gateway:
     process_env = {**os.environ, **(env or {})}
     process_env.pop("OPENAI_API_KEY", None)
     log_file = log_path.open("wb")
@@ -180,5 +185,5 @@ def start_gateway(config_path: Path, log_path: Path, env: dict[str, str] | None 
     )
     log_file.close()
     gateway = Gateway(config_path=config_path, log_path=log_path, process=process, extra_env=env or {})
-    gateway.wait_ready()
+    gateway.wait_ready(path=wait_path)
     return gateway

@@ -1,0 +1,139 @@
+"""Usage records in a real Redis, the embedded Redis across restarts, and the spool when Redis is down."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+import redis
+
+from tests.conftest import GatewayFactory, upstream_provider
+from tests.fakes.openai_upstream import FakeOpenAI
+from tests.servers import RedisServer, free_port, start_gateway
+
+USER = [{"role": "user", "content": "count me"}]
+
+
+def events(client: redis.Redis, tenant: str = "acme") -> list[dict]:
+    return [orjson.loads(fields[b"event"]) for _, fields in client.xrange(f"sy:{{{tenant}}}:usage")]
+
+
+def wait_for_events(client: redis.Redis, count: int, tenant: str = "acme", timeout: float = 8) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = events(client, tenant)
+        if len(found) >= count:
+            return found
+        time.sleep(0.05)
+    return events(client, tenant)
+
+
+def test_one_usage_record_per_request(gateway_factory: GatewayFactory, upstream: FakeOpenAI, redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    client.delete("sy:{acme}:usage")
+    gateway = gateway_factory(
+        providers={"fake": upstream_provider(upstream)},
+        models={
+            "chat": {
+                "deployments": [
+                    {"provider": "fake", "model": "gpt-fake+status-500"},
+                    {"provider": "fake", "model": "gpt-fake"},
+                ]
+            }
+        },
+    )
+    sdk = gateway.openai()
+    reply = sdk.chat.completions.create(model="chat", messages=USER)
+    streamed = list(sdk.chat.completions.create(model="chat", messages=USER, stream=True))
+    assert streamed and all(c.usage is None for c in streamed)
+    found = wait_for_events(client, 2)
+    assert len(found) == 2
+    plain, stream = found
+    assert reply.usage is not None
+    assert (plain["tenant"], plain["team"], plain["key_id"]) == ("acme", "search", "acme-key")
+    assert (plain["model"], plain["deployment"], plain["attempts"], plain["status"]) == (
+        "chat",
+        "fake/gpt-fake",
+        2,
+        200,
+    )
+    assert (plain["prompt_tokens"], plain["completion_tokens"]) == (
+        reply.usage.prompt_tokens,
+        reply.usage.completion_tokens,
+    )
+    assert stream["stream"] is True and stream["completion_tokens"] > 0, "usage forced upstream, stripped from client"
+    assert stream["ttft_ms"] is not None and stream["latency_ms"] >= stream["ttft_ms"]
+    client.close()
+
+
+def test_embedded_redis_persists_across_restarts(gateway_factory: GatewayFactory, tmp_path: Path) -> None:
+    gateway = gateway_factory(
+        embedded_redis=True,
+        providers={"mock": {"kind": "mock"}},
+        models={"mock": {"deployments": [{"provider": "mock"}]}},
+    )
+    gateway.openai().chat.completions.create(model="mock", messages=USER)
+    socket_path = Path(yaml_data_dir(gateway.config_path)) / "redis" / "redis.sock"
+    with redis.Redis(unix_socket_path=str(socket_path)) as client:
+        first = wait_for_events(client, 1)
+    assert len(first) == 1
+    assert gateway.stop() == 0
+    assert not socket_path.exists() or not _answers(socket_path), "the gateway stops the Redis it started"
+    again = start_gateway(gateway.config_path, tmp_path / "restart.log")
+    try:
+        again.openai().chat.completions.create(model="mock", messages=USER)
+        with redis.Redis(unix_socket_path=str(socket_path)) as client:
+            both = wait_for_events(client, 2)
+        assert [e["request_id"] for e in both][:1] == [first[0]["request_id"]]
+        assert len(both) == 2
+    finally:
+        again.stop()
+
+
+def test_usage_spooled_while_redis_is_down_then_replayed(
+    gateway_factory: GatewayFactory, upstream: FakeOpenAI, tmp_path: Path
+) -> None:
+    port = free_port()
+    gateway = gateway_factory(
+        redis_url=f"redis://127.0.0.1:{port}/0",
+        wait_path="/healthz",
+        providers={"fake": upstream_provider(upstream)},
+        models={"chat": {"deployments": [{"provider": "fake", "model": "gpt-fake"}]}},
+    )
+    assert httpx.get(f"{gateway.url}/readyz").status_code == 503, "not ready without its store"
+    ids = [
+        gateway.openai().chat.completions.with_raw_response.create(model="chat", messages=USER).headers["x-request-id"]
+        for _ in range(3)
+    ]
+    spool = Path(yaml_data_dir(gateway.config_path)) / "spool"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and sum(len(p.read_bytes().splitlines()) for p in spool.glob("usage-*")) < 3:
+        time.sleep(0.1)
+    assert sum(len(p.read_bytes().splitlines()) for p in spool.glob("usage-*")) == 3
+    server = RedisServer(tmp_path / "late-redis", port=port)
+    server.start_on(port)
+    try:
+        with redis.Redis(port=port) as client:
+            found = wait_for_events(client, 3, timeout=15)
+            assert sorted(e["request_id"] for e in found) == sorted(ids)
+        assert list(spool.glob("usage-*")) == []
+        assert httpx.get(f"{gateway.url}/readyz").status_code == 200
+    finally:
+        gateway.stop()
+        server.stop()
+
+
+def yaml_data_dir(config_path: Path) -> str:
+    import yaml
+
+    return yaml.safe_load(config_path.read_text())["server"]["data_dir"]
+
+
+def _answers(socket_path: Path) -> bool:
+    try:
+        with redis.Redis(unix_socket_path=str(socket_path), socket_timeout=0.5) as client:
+            return bool(client.ping())
+    except redis.RedisError:
+        return False

@@ -1,0 +1,81 @@
+"""Client disconnects, SIGTERM drain: what happens to streams in flight."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+
+import httpx
+import openai
+import pytest
+
+from tests.conftest import GatewayFactory, upstream_provider
+from tests.fakes.openai_upstream import FakeOpenAI
+from tests.servers import TENANT_KEY
+
+AUTH = {"Authorization": f"Bearer {TENANT_KEY}"}
+SLOW = {"provider": "fake", "model": "gpt-fake+words-60+slow-50"}  # ~3 s stream
+
+
+def test_client_disconnect_cancels_upstream_stream(gateway_factory: GatewayFactory, upstream: FakeOpenAI) -> None:
+    gateway = gateway_factory(providers={"fake": upstream_provider(upstream)}, models={"slow": {"deployments": [SLOW]}})
+    cancelled_before = upstream.cancelled_streams
+    with (
+        httpx.Client(base_url=gateway.url, timeout=10) as http,
+        http.stream(
+            "POST",
+            "/v1/chat/completions",
+            headers=AUTH,
+            json={"model": "slow", "stream": True, "messages": [{"role": "user", "content": "x"}]},
+        ) as response,
+    ):
+        lines = response.iter_lines()
+        events = [line for _, line in zip(range(6), lines, strict=False)]
+        assert any(e.startswith("data: {") for e in events)
+        assert upstream.open_streams >= 1
+    closed_at = time.monotonic()
+    assert upstream.wait_streams_closed(timeout=2.0)
+    assert time.monotonic() - closed_at < 1.0, "upstream stream must be cancelled within a second"
+    assert upstream.cancelled_streams == cancelled_before + 1
+
+
+def test_sigterm_drains_in_flight_stream_and_refuses_new_requests(
+    gateway_factory: GatewayFactory, upstream: FakeOpenAI
+) -> None:
+    gateway = gateway_factory(
+        providers={"fake": upstream_provider(upstream)},
+        models={"slow": {"deployments": [SLOW]}, "fast": {"deployments": [{"provider": "fake", "model": "gpt-fake"}]}},
+    )
+    client = gateway.openai()
+    result: dict[str, object] = {}
+
+    def consume() -> None:
+        try:
+            stream = client.chat.completions.create(
+                model="slow", messages=[{"role": "user", "content": "x"}], stream=True
+            )
+            result["text"] = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+        except Exception as exc:
+            result["error"] = exc
+
+    thread = threading.Thread(target=consume)
+    thread.start()
+    deadline = time.monotonic() + 5
+    while upstream.open_streams == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    gateway.signal(signal.SIGTERM)
+    time.sleep(0.3)
+    with httpx.Client(base_url=gateway.url, timeout=5) as http:
+        assert http.get("/readyz").status_code == 503
+        refused = http.post(
+            "/v1/chat/completions", headers=AUTH, json={"model": "fast", "messages": [{"role": "user", "content": "x"}]}
+        )
+    assert refused.status_code == 503 and refused.json()["error"]["code"] == "draining"
+    with pytest.raises(openai.APIStatusError) as info:  # the SDK sees the same 503
+        gateway.openai().chat.completions.create(model="fast", messages=[{"role": "user", "content": "x"}])
+    assert info.value.status_code == 503
+    thread.join(15)
+    assert "error" not in result, result.get("error")
+    assert str(result["text"]).startswith("w1 w2")
+    assert gateway.process.wait(15) == 0
