@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -15,6 +14,10 @@ Send = Callable[[Message], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
 
 JSON = b"application/json"
+
+
+class ClientGone(Exception):
+    """The client disconnected before the request was read: nothing to answer."""
 
 
 def header(scope: Scope, name: bytes) -> bytes | None:
@@ -36,20 +39,21 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
             raise PayloadTooLarge(f"Request body of {declared} bytes exceeds the limit of {limit} bytes.")
     message = await receive()
     body = message.get("body", b"")
-    if not message.get("more_body"):
+    if not message.get("more_body") and len(body) <= limit:
         return body
     parts = [body]
     size = len(body)
-    while message.get("more_body"):
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise asyncio.CancelledError("client disconnected while sending the body")
-        chunk = message.get("body", b"")
-        size += len(chunk)
+    while True:
         if size > limit:
             raise PayloadTooLarge(f"Request body exceeds the limit of {limit} bytes.")
+        if not message.get("more_body"):
+            return b"".join(parts)
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone("client disconnected while sending the body")
+        chunk = message.get("body", b"")
+        size += len(chunk)
         parts.append(chunk)
-    return b"".join(parts)
 
 
 async def send_bytes(send: Send, status: int, body: bytes, headers: Headers, content_type: bytes = JSON) -> None:

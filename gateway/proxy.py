@@ -17,6 +17,7 @@ import orjson
 
 from gateway.asgi_io import (
     JSON,
+    ClientGone,
     Headers,
     Receive,
     Scope,
@@ -72,6 +73,8 @@ class ProxyEndpoint:
             await self._serve(scope, receive, send, request_id, headers)
         except GatewayError as error:
             await send_error(send, error, headers)
+        except ClientGone:
+            pass
         except Exception:
             log.exception("unexpected error serving request %s", request_id)
             await send_error(send, GatewayError("Internal error in the gateway."), headers)

@@ -293,7 +293,7 @@ class FakeOpenAI:
                 response = await route(request, body, behaviors)
             finished = True
             return response
-        except ConnectionResetError:
+        except ConnectionError:  # aiohttp raises ClientConnectionResetError (a ConnectionResetError)
             # The client went away while we were writing (before aiohttp's cancellation reached us).
             # Returning normally keeps aiohttp from logging an "Error handling request" traceback.
             return web.Response(status=499)
