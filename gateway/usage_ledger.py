@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
@@ -24,12 +24,17 @@ from redis.exceptions import RedisError
 
 log = logging.getLogger("switchyard.ledger")
 
+# KEYS[1]: the tenant's usage stream; KEYS[2..]: one dedupe key per record (same tenant, same slot).
+# ARGV[1]: dedupe TTL, ARGV[2]: stream MAXLEN, ARGV[3..]: the records, in KEYS order.
 _RECORD_SCRIPT = """
-if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'event', ARGV[3])
-  return 1
+local written = 0
+for i = 2, #KEYS do
+  if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ARGV[1]) then
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'event', ARGV[i + 1])
+    written = written + 1
+  end
 end
-return 0
+return written
 """
 _DEDUPE_SECONDS = 7 * 86400
 _STREAM_MAXLEN = 1_000_000
@@ -145,18 +150,22 @@ class UsageLedger:
                 await self._replay_spool()
 
     async def _write(self, batch: list[UsageRecord]) -> None:
+        """One script call per tenant in the batch, all in one round trip."""
+        by_tenant: dict[str, list[UsageRecord]] = {}
+        for record in batch:
+            by_tenant.setdefault(record.tenant, []).append(record)
         async with self._redis.pipeline(transaction=False) as pipe:
-            for record in batch:
+            for tenant, records in by_tenant.items():
                 await self._script(
-                    keys=[dedupe_key(record.tenant, record.request_id), usage_stream_key(record.tenant)],
-                    args=[_DEDUPE_SECONDS, _STREAM_MAXLEN, orjson.dumps(asdict(record))],
+                    keys=[usage_stream_key(tenant), *(dedupe_key(tenant, r.request_id) for r in records)],
+                    args=[_DEDUPE_SECONDS, _STREAM_MAXLEN, *(orjson.dumps(r) for r in records)],
                     client=pipe,
                 )
             await pipe.execute()
         self.written += len(batch)
 
     def _append_spool(self, batch: list[UsageRecord]) -> None:
-        data = b"".join(orjson.dumps(asdict(r)) + b"\n" for r in batch)
+        data = b"".join(orjson.dumps(r) + b"\n" for r in batch)
         fd = os.open(self._spool_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             os.write(fd, data)

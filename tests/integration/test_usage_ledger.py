@@ -1,0 +1,75 @@
+"""The ledger against a real Redis: idempotent per request id, spool and replay."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import orjson
+import redis.asyncio as aioredis
+
+from gateway.usage_ledger import UsageLedger, UsageRecord, usage_stream_key
+
+
+def record(request_id: str, tenant: str) -> UsageRecord:
+    return UsageRecord(
+        request_id=request_id,
+        ts=time.time(),
+        tenant=tenant,
+        team=None,
+        key_id="k",
+        endpoint="chat/completions",
+        model="m",
+        deployment="p/m",
+        status=200,
+        stream=False,
+        attempts=1,
+        prompt_tokens=3,
+        completion_tokens=4,
+        cached_tokens=0,
+        reasoning_tokens=0,
+        estimated=False,
+        latency_ms=1.0,
+        ttft_ms=None,
+        error=None,
+    )
+
+
+async def test_replayed_records_are_counted_once(redis_url: str, tmp_path: Path) -> None:
+    client = aioredis.Redis.from_url(redis_url)
+    tenant = f"idem-{os.getpid()}-{time.monotonic_ns()}"
+    ledger = UsageLedger(client, tmp_path / "spool")
+    batch = [record("r1", tenant), record("r2", tenant), record("r1", tenant), record("x1", tenant + "-b")]
+    await ledger._write(batch)
+    await ledger._write(batch)
+    entries = await client.xrange(usage_stream_key(tenant))
+    assert [orjson.loads(e[b"event"])["request_id"] for _, e in entries] == ["r1", "r2"]
+    assert await client.xlen(usage_stream_key(tenant + "-b")) == 1
+    await client.aclose()
+
+
+async def test_spooled_records_are_replayed_once(redis_url: str, tmp_path: Path) -> None:
+    client = aioredis.Redis.from_url(redis_url)
+    tenant = f"spool-{os.getpid()}-{time.monotonic_ns()}"
+    ledger = UsageLedger(client, tmp_path / "spool")
+    (tmp_path / "spool").mkdir()
+    ledger._append_spool([record("s1", tenant), record("s2", tenant)])
+    # A spool file left by a worker that died mid-replay is picked up as well.
+    (tmp_path / "spool" / "usage-1.replay-999999999").write_bytes(orjson.dumps(record("s3", tenant)) + b"\n")
+    await ledger.start()
+    ledger.record(record("s4", tenant))
+    deadline = time.monotonic() + 5
+    while await client.xlen(usage_stream_key(tenant)) < 4 and time.monotonic() < deadline:
+        await ledger_wait()
+    await ledger.aclose()
+    events = [orjson.loads(e[b"event"])["request_id"] for _, e in await client.xrange(usage_stream_key(tenant))]
+    assert sorted(events) == ["s1", "s2", "s3", "s4"]
+    assert list((tmp_path / "spool").iterdir()) == []
+    await client.aclose()
+
+
+async def ledger_wait() -> None:
+    import asyncio
+
+    await asyncio.sleep(0.05)
