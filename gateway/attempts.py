@@ -9,7 +9,6 @@ from typing import Any, TypeVar
 
 from gateway.metrics import Metrics
 from gateway.state import DeploymentTarget, ModelRoute, redact
-from policies import priority
 from policies.retry import attempt_window, should_try_next
 from providers.base import Deadlines, Endpoint, UpstreamCall
 from providers.errors import AllAttemptsFailed, FailedAttempt, UpstreamError
@@ -45,7 +44,7 @@ async def first_success(
     attempt, with upstream messages kept and secrets redacted.
     """
     loop = asyncio.get_running_loop()
-    plan = priority.plan(route.candidates, max_attempts=route.max_attempts, timeouts=route.timeouts)
+    plan = route.plan
     failures: list[FailedAttempt] = []
     for index, candidate in enumerate(plan.order):
         window = attempt_window(loop.time(), started, plan.timeouts)

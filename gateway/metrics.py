@@ -6,6 +6,8 @@ does not know is counted as `unknown`.
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 # LLM latencies span milliseconds (embeddings, cached answers) to minutes (long generations).
@@ -66,7 +68,7 @@ class Metrics:
         self.ledger_backlog = Gauge(
             "switchyard_ledger_backlog_records", "Usage records not yet written to Redis.", registry=r
         )
-        self._children: dict[tuple[str, ...], object] = {}
+        self._series: dict[tuple[str, str, str], _Series] = {}
 
     def observe(
         self,
@@ -82,18 +84,22 @@ class Metrics:
         cached_tokens: int,
         reasoning_tokens: int,
     ) -> None:
-        self.requests.labels(model, deployment, endpoint, f"{status // 100}xx").inc()
-        self.duration.labels(model, deployment, endpoint).observe(duration)
+        key = (model, deployment, endpoint)
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = _Series(self, model, deployment, endpoint)
+        series.requests(status).inc()
+        series.duration.observe(duration)
         if ttft is not None:
-            self.ttft.labels(model, deployment).observe(ttft)
-        for kind, count in (
-            ("prompt", prompt_tokens),
-            ("completion", completion_tokens),
-            ("cached", cached_tokens),
-            ("reasoning", reasoning_tokens),
-        ):
-            if count:
-                self.tokens.labels(model, deployment, kind).inc(count)
+            series.ttft.observe(ttft)
+        if prompt_tokens:
+            series.prompt.inc(prompt_tokens)
+        if completion_tokens:
+            series.completion.inc(completion_tokens)
+        if cached_tokens:
+            series.cached.inc(cached_tokens)
+        if reasoning_tokens:
+            series.reasoning.inc(reasoning_tokens)
 
     def attempt(self, model: str, deployment: str, outcome: str) -> None:
         self.attempts.labels(model, deployment, outcome).inc()
@@ -102,3 +108,27 @@ class Metrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _Series:
+    """The labelled children for one (model, deployment, endpoint), looked up once instead of per request."""
+
+    __slots__ = ("_by_class", "_labels", "_metrics", "cached", "completion", "duration", "prompt", "reasoning", "ttft")
+
+    def __init__(self, metrics: Metrics, model: str, deployment: str, endpoint: str) -> None:
+        self._metrics = metrics
+        self._labels = (model, deployment, endpoint)
+        self._by_class: dict[int, Any] = {}
+        self.duration = metrics.duration.labels(model, deployment, endpoint)
+        self.ttft = metrics.ttft.labels(model, deployment)
+        self.prompt = metrics.tokens.labels(model, deployment, "prompt")
+        self.completion = metrics.tokens.labels(model, deployment, "completion")
+        self.cached = metrics.tokens.labels(model, deployment, "cached")
+        self.reasoning = metrics.tokens.labels(model, deployment, "reasoning")
+
+    def requests(self, status: int) -> Any:
+        status_class = status // 100
+        child = self._by_class.get(status_class)
+        if child is None:
+            child = self._by_class[status_class] = self._metrics.requests.labels(*self._labels, f"{status_class}xx")
+        return child

@@ -92,6 +92,7 @@ def serve(app: SwitchyardApp, host: str, port: int, drain_grace: float, log_leve
         http="httptools",
         lifespan="on",
         access_log=False,
+        proxy_headers=False,  # its middleware wraps every request; X-Forwarded-* is not used here
         backlog=4096,
         log_level=log_level,
         timeout_graceful_shutdown=5,

@@ -13,7 +13,8 @@ import aiohttp
 from gateway.auth import KeyRing
 from gateway.config.references import deployment_name
 from gateway.config.schema import GatewayConfig
-from policies.candidates import Candidate, Timeouts
+from policies import priority
+from policies.candidates import Candidate, RoutePlan, Timeouts
 from providers.base import Provider
 from providers.mock import MockConfig, MockProvider
 from providers.openai_compat import OpenAICompatConfig, OpenAICompatProvider
@@ -34,9 +35,8 @@ class ModelRoute:
     description: str | None
     owned_by: str
     deployments: tuple[DeploymentTarget, ...]
-    candidates: tuple[Candidate, ...]
-    max_attempts: int
-    timeouts: Timeouts
+    plan: RoutePlan
+    """The priority ranking; fixed for a config, so computed once per load instead of per request."""
     by_name: dict[str, DeploymentTarget]
 
 
@@ -89,13 +89,15 @@ def build_state(config: GatewayConfig, session: aiohttp.ClientSession) -> Gatewa
             description=model.description,
             owned_by="switchyard-mock" if kinds == {"mock"} else "switchyard",
             deployments=tuple(targets),
-            candidates=tuple(t.candidate for t in targets),
-            max_attempts=policy.max_attempts,
-            timeouts=Timeouts(
-                connect=policy.timeout.connect,
-                first_token=policy.timeout.first_token,
-                total=policy.timeout.total,
-                deadline=policy.deadline,
+            plan=priority.plan(
+                [t.candidate for t in targets],
+                max_attempts=policy.max_attempts,
+                timeouts=Timeouts(
+                    connect=policy.timeout.connect,
+                    first_token=policy.timeout.first_token,
+                    total=policy.timeout.total,
+                    deadline=policy.deadline,
+                ),
             ),
             by_name={t.name: t for t in targets},
         )

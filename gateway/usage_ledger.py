@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 log = logging.getLogger("switchyard.ledger")
 
@@ -36,14 +38,16 @@ for i = 2, #KEYS do
 end
 return written
 """
+_RECORD_SHA = hashlib.sha1(_RECORD_SCRIPT.encode()).hexdigest()
 _DEDUPE_SECONDS = 7 * 86400
 _STREAM_MAXLEN = 1_000_000
 _BATCH = 256
 _QUEUE_LIMIT = 100_000
 _REPLAY_EVERY = 2.0
+_LINGER = 0.05
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class UsageRecord:
     request_id: str
     ts: float
@@ -77,7 +81,6 @@ def dedupe_key(tenant: str, request_id: str) -> str:
 class UsageLedger:
     def __init__(self, client: aioredis.Redis, spool_dir: Path) -> None:
         self._redis = client
-        self._script = client.register_script(_RECORD_SCRIPT)
         self._spool_dir = spool_dir
         self._spool_file = spool_dir / f"usage-{os.getpid()}.jsonl"
         self._queue: asyncio.Queue[UsageRecord] = asyncio.Queue()
@@ -134,6 +137,10 @@ class UsageLedger:
                     continue
             else:
                 first = await self._queue.get()
+            if self._queue.qsize() < _BATCH - 1:
+                # Records are off the hot path: gathering them for a moment turns hundreds of Redis calls
+                # (each costing the gateway's CPU) into one.
+                await asyncio.sleep(_LINGER)
             batch = [first, *self._drain_queue(_BATCH - 1)]
             try:
                 await self._write(batch)
@@ -150,19 +157,37 @@ class UsageLedger:
                 await self._replay_spool()
 
     async def _write(self, batch: list[UsageRecord]) -> None:
-        """One script call per tenant in the batch, all in one round trip."""
+        """One script call per tenant in the batch, all in one round trip (EVALSHA; the script is
+        loaded on first use and after a Redis restart)."""
         by_tenant: dict[str, list[UsageRecord]] = {}
         for record in batch:
             by_tenant.setdefault(record.tenant, []).append(record)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for tenant, records in by_tenant.items():
-                await self._script(
-                    keys=[usage_stream_key(tenant), *(dedupe_key(tenant, r.request_id) for r in records)],
-                    args=[_DEDUPE_SECONDS, _STREAM_MAXLEN, *(orjson.dumps(r) for r in records)],
-                    client=pipe,
-                )
-            await pipe.execute()
+        calls = [
+            [
+                1 + len(records),
+                usage_stream_key(tenant),
+                *(dedupe_key(tenant, r.request_id) for r in records),
+                _DEDUPE_SECONDS,
+                _STREAM_MAXLEN,
+                *(orjson.dumps(r) for r in records),
+            ]
+            for tenant, records in by_tenant.items()
+        ]
+        try:
+            await self._evalsha_all(calls)
+        except NoScriptError:
+            await self._redis.script_load(_RECORD_SCRIPT)
+            await self._evalsha_all(calls)  # idempotent: records already written are skipped
         self.written += len(batch)
+
+    async def _evalsha_all(self, calls: list[list[Any]]) -> None:
+        if len(calls) == 1:
+            await self._redis.evalsha(_RECORD_SHA, *calls[0])
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for call in calls:
+                pipe.evalsha(_RECORD_SHA, *call)
+            await pipe.execute()
 
     def _append_spool(self, batch: list[UsageRecord]) -> None:
         data = b"".join(orjson.dumps(r) + b"\n" for r in batch)
