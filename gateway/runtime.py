@@ -73,17 +73,28 @@ class Runtime:
             skip_auto_headers=("User-Agent", "Accept-Encoding"),
             timeout=aiohttp.ClientTimeout(total=None),
         )
-        self._state = build_state(config, self._session)
-        self._store = await open_store(config.store.redis_url, data_dir)
-        self._ledger = UsageLedger(self._store.redis, data_dir / "spool")
-        await self._ledger.start()
+        try:
+            self._state = build_state(config, self._session)
+            self._store = await open_store(config.store.redis_url, data_dir)
+            self._ledger = UsageLedger(self._store.redis, data_dir / "spool")
+            await self._ledger.start()
+        except BaseException:
+            await self._close()
+            raise
         log.info("switchyard ready: %d models, store %s", len(self._state.models), self._store.description)
         try:
             yield
         finally:
+            await self._close()
+
+    async def _close(self) -> None:
+        if self._ledger is not None:
             await self._ledger.aclose()
+        if self._store is not None:
             await self._store.aclose()
+        if self._state is not None:
             await self._state.aclose()
+        if self._session is not None:
             await self._session.close()
 
     async def reload(self) -> GatewayState:
