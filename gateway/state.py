@@ -13,11 +13,10 @@ import aiohttp
 from gateway.auth import KeyRing
 from gateway.config.references import deployment_name
 from gateway.config.schema import GatewayConfig
+from gateway.provider_registry import build_provider
 from policies import priority
 from policies.candidates import Candidate, RoutePlan, Timeouts
 from providers.base import Provider
-from providers.mock import MockConfig, MockProvider
-from providers.openai_compat import OpenAICompatConfig, OpenAICompatProvider
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +58,7 @@ def build_state(config: GatewayConfig, session: aiohttp.ClientSession) -> Gatewa
     for name, provider_config in config.providers.items():
         if not provider_config.enabled:
             continue
-        if isinstance(provider_config, MockConfig):
-            providers[name] = MockProvider(name, provider_config)
-        elif isinstance(provider_config, OpenAICompatConfig):
-            providers[name] = OpenAICompatProvider(name, provider_config, session)
+        providers[name] = build_provider(name, provider_config, session)
     models: dict[str, ModelRoute] = {}
     for model_name, model in config.models.items():
         policy = config.policy(model.policy)
@@ -114,10 +110,13 @@ def build_state(config: GatewayConfig, session: aiohttp.ClientSession) -> Gatewa
 def _secrets(config: GatewayConfig) -> tuple[str, ...]:
     found = [k.key for k in config.auth.keys if k.key] + ([config.auth.admin_key] if config.auth.admin_key else [])
     for provider in config.providers.values():
-        if isinstance(provider, OpenAICompatConfig):
-            if provider.api_key:
-                found.append(provider.api_key)
-            found.extend(v for k, v in provider.headers.items() if k.lower() in {"authorization", "api-key"})
+        api_key = getattr(provider, "api_key", None)
+        if api_key:
+            found.append(api_key)
+        headers = getattr(provider, "headers", None) or {}
+        found.extend(
+            v for k, v in headers.items() if k.lower() in {"authorization", "api-key", "x-api-key", "x-goog-api-key"}
+        )
     if config.store.redis_url and "@" in config.store.redis_url:
         found.append(config.store.redis_url)
     return tuple(s for s in found if len(s) >= 8)

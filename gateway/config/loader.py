@@ -12,8 +12,9 @@ from pydantic import ValidationError
 from gateway.config.interpolate import MissingVariable, interpolate
 from gateway.config.references import check_references
 from gateway.config.schema import GatewayConfig
+from gateway.provider_registry import provider_kinds
 
-_PROVIDER_KINDS = ("openai", "vllm", "mistral", "groq", "together", "deepseek", "llamacpp", "ollama", "mock")
+_PROVIDER_KINDS = provider_kinds()
 
 
 class ConfigError(Exception):

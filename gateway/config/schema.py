@@ -7,8 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from providers.mock import MockConfig
-from providers.openai_compat import OpenAICompatConfig
+from gateway.provider_registry import ProviderConfig
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -75,9 +74,6 @@ class AuthConfig(_Strict):
     admin_key: str | None = Field(default=None, min_length=8)
     admin_key_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     keys: list[ApiKeyConfig] = Field(default_factory=list)
-
-
-ProviderConfig = Annotated[OpenAICompatConfig | MockConfig, Field(discriminator="kind")]
 
 
 class DeploymentConfig(_Strict):

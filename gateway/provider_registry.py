@@ -1,0 +1,33 @@
+"""Every provider kind the config accepts, and how to build it: adding a provider is one entry here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, get_args
+
+import aiohttp
+from pydantic import Field
+
+from providers.base import Provider
+from providers.mock import MockConfig, MockProvider
+from providers.openai_compat import OpenAICompatConfig, OpenAICompatProvider
+
+ProviderConfig = Annotated[OpenAICompatConfig | MockConfig, Field(discriminator="kind")]
+
+Builder = Callable[[str, Any, aiohttp.ClientSession], Provider]
+
+_BUILDERS: dict[type[Any], Builder] = {
+    OpenAICompatConfig: lambda name, config, session: OpenAICompatProvider(name, config, session),
+    MockConfig: lambda name, config, session: MockProvider(name, config),
+}
+
+
+def provider_kinds() -> tuple[str, ...]:
+    kinds: list[str] = []
+    for config_type in _BUILDERS:
+        kinds.extend(get_args(config_type.model_fields["kind"].annotation))
+    return tuple(kinds)
+
+
+def build_provider(name: str, config: Any, session: aiohttp.ClientSession) -> Provider:
+    return _BUILDERS[type(config)](name, config, session)
