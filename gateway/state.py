@@ -107,6 +107,9 @@ def build_state(config: GatewayConfig, session: aiohttp.ClientSession) -> Gatewa
     )
 
 
+_SECRET_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "x-goog-api-key"})
+
+
 def _secrets(config: GatewayConfig) -> tuple[str, ...]:
     found = [k.key for k in config.auth.keys if k.key] + ([config.auth.admin_key] if config.auth.admin_key else [])
     for provider in config.providers.values():
