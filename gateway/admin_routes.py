@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
@@ -9,6 +10,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from gateway.config import ConfigError
+from providers.base import ReportsLoad
 from providers.errors import (
     AuthenticationFailed,
     GatewayError,
@@ -63,6 +65,9 @@ def routes(runtime: Runtime) -> list[Route]:
     async def metrics(request: Request) -> Response:
         runtime.metrics.in_flight.set(runtime.in_flight)
         runtime.metrics.ledger_backlog.set(runtime.ledger.backlog)
+        runtime.metrics.set_backends(
+            {name: p.load() for name, p in runtime.state.providers.items() if isinstance(p, ReportsLoad)}
+        )
         return Response(runtime.metrics.exposition(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     async def list_models(request: Request) -> Response:
@@ -93,17 +98,19 @@ def routes(runtime: Runtime) -> list[Route]:
 
     async def deployments(request: Request) -> Response:
         require_admin(request)
-        data = [
-            {
-                "model": route.name,
-                "deployment": t.name,
-                "provider": t.provider_name,
-                "kind": t.provider.kind,
-                "upstream_model": t.upstream_model,
-            }
-            for route in runtime.state.models.values()
-            for t in route.deployments
-        ]
+        data = []
+        for route in runtime.state.models.values():
+            for target in route.deployments:
+                entry: dict[str, object] = {
+                    "model": route.name,
+                    "deployment": target.name,
+                    "provider": target.provider_name,
+                    "kind": target.provider.kind,
+                    "upstream_model": target.upstream_model,
+                }
+                if isinstance(target.provider, ReportsLoad):
+                    entry["server"] = dataclasses.asdict(target.provider.load())
+                data.append(entry)
         return JSONResponse({"object": "list", "data": data})
 
     return [

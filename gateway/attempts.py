@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from gateway.metrics import Metrics
 from gateway.state import DeploymentTarget, ModelRoute, redact
+from policies.health import healthy_first
 from policies.retry import attempt_window, should_try_next
 from providers.base import Deadlines, Endpoint, UpstreamCall
 from providers.errors import AllAttemptsFailed, FailedAttempt, UpstreamError
@@ -45,8 +46,9 @@ async def first_success(
     """
     loop = asyncio.get_running_loop()
     plan = route.plan
+    order = healthy_first(plan.order, route.unhealthy()) if route.watched else plan.order
     failures: list[FailedAttempt] = []
-    for index, candidate in enumerate(plan.order):
+    for index, candidate in enumerate(order):
         window = attempt_window(loop.time(), started, plan.timeouts)
         if window is None:
             raise AllAttemptsFailed(failures, reason="the request's overall deadline passed")
@@ -66,7 +68,7 @@ async def first_success(
             error.message = redact(error.message, secrets)
             failures.append(FailedAttempt(target.name, error))
             metrics.attempt(route.name, target.name, error.kind)
-            remaining = len(plan.order) - index - 1
+            remaining = len(order) - index - 1
             if not should_try_next(
                 retryable=error.retryable,
                 attempts_made=len(failures),

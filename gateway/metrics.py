@@ -10,6 +10,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from providers.base import ServerLoad
+
 # LLM latencies span milliseconds (embeddings, cached answers) to minutes (long generations).
 DURATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120, 300)
 TTFT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.5, 3, 6, 12, 30)
@@ -68,6 +70,30 @@ class Metrics:
         self.ledger_backlog = Gauge(
             "switchyard_ledger_backlog_records", "Usage records not yet written to Redis.", registry=r
         )
+        self.backend_healthy = Gauge(
+            "switchyard_backend_healthy",
+            "Self-hosted servers (vLLM): 1 if the last check passed.",
+            ["provider"],
+            registry=r,
+        )
+        self.backend_running = Gauge(
+            "switchyard_backend_requests_running",
+            "Requests running on a vLLM server, as it reports.",
+            ["provider"],
+            registry=r,
+        )
+        self.backend_waiting = Gauge(
+            "switchyard_backend_requests_waiting",
+            "Requests queued on a vLLM server, as it reports.",
+            ["provider"],
+            registry=r,
+        )
+        self.backend_kv_cache = Gauge(
+            "switchyard_backend_kv_cache_usage_ratio",
+            "KV-cache usage of a vLLM server (0..1).",
+            ["provider"],
+            registry=r,
+        )
         self._series: dict[tuple[str, str, str], _Series] = {}
 
     def observe(
@@ -105,6 +131,17 @@ class Metrics:
         self.attempts.labels(model, deployment, outcome).inc()
         if outcome != "success":
             self.upstream_errors.labels(model, deployment, outcome).inc()
+
+    def set_backends(self, loads: dict[str, ServerLoad]) -> None:
+        """Replace the backend gauges with the current providers' last reports."""
+        gauges = (self.backend_healthy, self.backend_running, self.backend_waiting, self.backend_kv_cache)
+        for gauge in gauges:
+            gauge.clear()
+        for name, load in loads.items():
+            self.backend_healthy.labels(name).set(1 if load.healthy else 0)
+            for gauge, value in zip(gauges[1:], (load.running, load.waiting, load.kv_cache_usage), strict=True):
+                if value is not None:
+                    gauge.labels(name).set(value)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

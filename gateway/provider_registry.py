@@ -8,16 +8,26 @@ from typing import Annotated, Any, get_args
 import aiohttp
 from pydantic import Field
 
+from providers.azure import AzureConfig, AzureProvider
 from providers.base import Provider
 from providers.mock import MockConfig, MockProvider
 from providers.openai_compat import OpenAICompatConfig, OpenAICompatProvider
+from providers.vllm import VLLMConfig, VLLMProvider
 
-ProviderConfig = Annotated[OpenAICompatConfig | MockConfig, Field(discriminator="kind")]
+ProviderConfig = Annotated[
+    OpenAICompatConfig
+    | AzureConfig
+    | VLLMConfig
+    | MockConfig,
+    Field(discriminator="kind"),
+]
 
 Builder = Callable[[str, Any, aiohttp.ClientSession], Provider]
 
 _BUILDERS: dict[type[Any], Builder] = {
     OpenAICompatConfig: lambda name, config, session: OpenAICompatProvider(name, config, session),
+    AzureConfig: lambda name, config, session: AzureProvider(name, config, session),
+    VLLMConfig: lambda name, config, session: VLLMProvider(name, config, session),
     MockConfig: lambda name, config, session: MockProvider(name, config),
 }
 

@@ -75,6 +75,7 @@ class Runtime:
         )
         try:
             self._state = build_state(config, self._session)
+            await self._state.start()
             self._store = await open_store(config.store.redis_url, data_dir)
             self._ledger = UsageLedger(self._store.redis, data_dir / "spool")
             await self._ledger.start()
@@ -110,7 +111,10 @@ class Runtime:
             old = self.state
             if config.store != old.config.store or config.server != old.config.server:
                 log.warning("server/store settings changed: they take effect after a restart")
+            await new_state.start()
             self._state = new_state
+            # Requests in flight keep using the old providers; closing stops only their background work.
+            await old.aclose()
             self.metrics.config_reloads.labels("success").inc()
             log.info("config reloaded: %d models", len(new_state.models))
             return new_state

@@ -16,7 +16,7 @@ from gateway.config.schema import GatewayConfig
 from gateway.provider_registry import build_provider
 from policies import priority
 from policies.candidates import Candidate, RoutePlan, Timeouts
-from providers.base import Provider
+from providers.base import Provider, ReportsLoad
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +37,11 @@ class ModelRoute:
     plan: RoutePlan
     """The priority ranking; fixed for a config, so computed once per load instead of per request."""
     by_name: dict[str, DeploymentTarget]
+    watched: tuple[tuple[str, ReportsLoad], ...]
+    """Deployments whose server reports health (vLLM), by deployment name."""
+
+    def unhealthy(self) -> list[str]:
+        return [name for name, provider in self.watched if not provider.load().healthy]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +52,11 @@ class GatewayState:
     providers: dict[str, Provider]
     secrets: tuple[str, ...]
     loaded_at: int
+
+    async def start(self) -> None:
+        for provider in self.providers.values():
+            if isinstance(provider, ReportsLoad):
+                await provider.start()
 
     async def aclose(self) -> None:
         for provider in self.providers.values():
@@ -96,6 +106,7 @@ def build_state(config: GatewayConfig, session: aiohttp.ClientSession) -> Gatewa
                 ),
             ),
             by_name={t.name: t for t in targets},
+            watched=tuple((t.name, t.provider) for t in targets if isinstance(t.provider, ReportsLoad)),
         )
     return GatewayState(
         config=config,

@@ -9,15 +9,32 @@ live in the gateway; a provider only speaks to its upstream and maps its errors 
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, Protocol, runtime_checkable
 
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, Field
 
 # `enabled: "${OPENAI_API_KEY:+true}"` interpolates to "" when the variable is unset: read that as off.
 EnvFlag = Annotated[bool, BeforeValidator(lambda v: False if v == "" else v)]
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(value: Any) -> Any:
+    """`150ms`, `2s`, `1.5m`, `1h` or a plain number of seconds."""
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if not match:
+            raise ValueError(f"not a duration: {value!r} (use e.g. 500ms, 2s, 1m)")
+        return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    return value
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
 
 
 class Endpoint(StrEnum):
@@ -132,3 +149,27 @@ class Provider(Protocol):
     async def aclose(self) -> None:
         """Release resources owned by this provider (not the shared HTTP session)."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class ServerLoad:
+    """What a self-hosted server (vLLM) last reported about itself, for routing."""
+
+    healthy: bool
+    running: float | None = None
+    waiting: float | None = None
+    kv_cache_usage: float | None = None
+    """Fraction of the KV cache in use, 0..1."""
+    scraped_at: float | None = None
+    error: str | None = None
+
+
+@runtime_checkable
+class ReportsLoad(Protocol):
+    """A provider that watches its server in the background (health and load)."""
+
+    async def start(self) -> None:
+        """Start watching; called once the gateway runs. `aclose()` stops it."""
+        ...
+
+    def load(self) -> ServerLoad: ...

@@ -1,4 +1,4 @@
-"""Generic OpenAI-compatible upstream: OpenAI, vLLM, Mistral, Groq, Together, DeepSeek, llama.cpp,
+"""Generic OpenAI-compatible upstream: OpenAI, Mistral, Groq, Together, DeepSeek, llama.cpp,
 Ollama. Bytes pass through untouched; only the usage is read, and only the stream's first event is
 checked before the gateway commits to this deployment."""
 
@@ -24,7 +24,7 @@ from providers.errors import (
 )
 from providers.openai_sse import DONE_EVENT, OpenAIStreamScanner, first_event_json, has_data_event
 
-OpenAICompatKind = Literal["openai", "vllm", "mistral", "groq", "together", "deepseek", "llamacpp", "ollama"]
+OpenAICompatKind = Literal["openai", "mistral", "groq", "together", "deepseek", "llamacpp", "ollama"]
 
 DEFAULT_BASE_URLS: dict[str, str] = {
     "openai": "https://api.openai.com/v1",
@@ -43,7 +43,7 @@ class OpenAICompatConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: OpenAICompatKind
-    base_url: str | None = Field(default=None, description="Defaults per kind; required for vllm/llamacpp.")
+    base_url: str | None = Field(default=None, description="Defaults per kind; required for llamacpp.")
     api_key: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
     enabled: EnvFlag = True
@@ -78,6 +78,9 @@ class OpenAICompatProvider:
     async def aclose(self) -> None:
         return None
 
+    def _url(self, call: UpstreamCall) -> URL:
+        return self._urls[call.endpoint]
+
     def _payload(self, call: UpstreamCall) -> bytes:
         body = dict(call.body)
         body["model"] = call.model
@@ -100,7 +103,7 @@ class OpenAICompatProvider:
         """POST and wait for the response headers; raise mapped errors for failures and non-2xx."""
         try:
             response = await self._session.post(
-                self._urls[call.endpoint],
+                self._url(call),
                 data=self._payload(call),
                 headers=self._headers,
                 timeout=self._timeout(call.deadlines),

@@ -23,6 +23,7 @@ from . import openai_payloads as payloads
 from .openai_payloads import Behaviors
 
 HANG_SECONDS = 300.0
+AZURE_PREFIX = "/openai/deployments/"
 STARTUP_TIMEOUT = 10.0
 
 
@@ -244,7 +245,11 @@ class FakeOpenAI:
             self._counters_changed.notify_all()
 
     def _authorized(self, request: web.Request) -> bool:
-        return self.api_key is None or request.headers.get("Authorization") == f"Bearer {self.api_key}"
+        if self.api_key is None:
+            return True
+        if request.path.startswith(AZURE_PREFIX):  # Azure OpenAI authenticates with an api-key header
+            return request.headers.get("api-key") == self.api_key and "api-version" in request.query
+        return request.headers.get("Authorization") == f"Bearer {self.api_key}"
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         task = asyncio.current_task()
@@ -260,7 +265,13 @@ class FakeOpenAI:
                 return _error_response(401, "Incorrect API key provided.", code="invalid_api_key")
             if request.method == "GET" and request.path == "/v1/models":
                 return _json_response(payloads.models_list(int(time.time())))
-            route = self._routes.get((request.method, request.path))
+            path = request.path
+            if path.startswith(AZURE_PREFIX):  # /openai/deployments/<name>/<endpoint> serves /v1/<endpoint>
+                deployment, _, endpoint = path[len(AZURE_PREFIX) :].partition("/")
+                path = f"/v1/{endpoint}"
+                if isinstance(body, dict):
+                    body.setdefault("model", deployment)
+            route = self._routes.get((request.method, path))
             if route is None:
                 return _error_response(404, f"Invalid URL ({request.method} {request.path})", "unknown_url")
             if not isinstance(body, dict):
