@@ -37,16 +37,20 @@ async def first_success(
     metrics: Metrics,
     secrets: tuple[str, ...],
     send: Callable[[DeploymentTarget, UpstreamCall], Awaitable[T]],
+    allowed: set[str] | None = None,
 ) -> tuple[T, Served]:
     """Call `send` on each deployment of the route's plan until one succeeds.
 
     Fails over only on retryable errors (connect, timeout, 429, 5xx, broken first event), within the
-    policy's attempt count and the request's overall deadline. Raises `AllAttemptsFailed` listing every
+    policy's attempt count and the request's overall deadline. `allowed` keeps only the deployments able
+    to serve the request. Raises `AllAttemptsFailed` listing every
     attempt, with upstream messages kept and secrets redacted.
     """
     loop = asyncio.get_running_loop()
     plan = route.plan
     order = healthy_first(plan.order, route.unhealthy()) if route.watched else plan.order
+    if allowed is not None:
+        order = tuple(c for c in order if c.name in allowed)
     failures: list[FailedAttempt] = []
     for index, candidate in enumerate(order):
         window = attempt_window(loop.time(), started, plan.timeouts)

@@ -30,6 +30,7 @@ from gateway.asgi_io import (
     watch_disconnect,
 )
 from gateway.attempts import Served, first_success
+from gateway.requirements import eligible_deployments, requirements
 from gateway.state import DeploymentTarget, GatewayState, ModelRoute
 from gateway.usage_ledger import UsageRecord
 from providers.base import Completion, CompletionStream, Endpoint, UpstreamCall, Usage
@@ -102,9 +103,14 @@ class ProxyEndpoint:
         stream = body.get("stream") is True
         if stream and not self.streamable:
             raise InvalidRequest("This endpoint does not support streaming.", param="stream")
+        allowed = (
+            eligible_deployments(route, self.endpoint, body, requirements(self.endpoint, body, stream, len(raw)))
+            if route.checks_capabilities
+            else None
+        )
         options = body.get("stream_options")
         wants_usage = isinstance(options, dict) and options.get("include_usage") is True
-        request = _Request(self, route, principal, request_id, started, stream, headers)
+        request = _Request(self, route, principal, request_id, started, stream, headers, allowed)
 
         if not stream:
             completion, served = await request.attempts(body, wants_usage, _complete)
@@ -134,6 +140,7 @@ class _Request:
     """One request after validation: runs the attempts, relays, and accounts for it afterwards."""
 
     __slots__ = (
+        "allowed",
         "endpoint",
         "headers",
         "principal",
@@ -153,7 +160,9 @@ class _Request:
         started: float,
         stream: bool,
         headers: Headers,
+        allowed: set[str] | None,
     ) -> None:
+        self.allowed = allowed
         self.runtime = handler.runtime
         self.endpoint = handler.endpoint
         self.route = route
@@ -176,6 +185,7 @@ class _Request:
                 metrics=self.runtime.metrics,
                 secrets=self.runtime.state.secrets,
                 send=send_one,
+                allowed=self.allowed,
             )
         except GatewayError as error:
             self.finish(error.http_status, None, len(getattr(error, "attempts", ())), None, None, error.code)

@@ -12,11 +12,13 @@ import aiohttp
 
 from gateway.auth import KeyRing
 from gateway.config.references import deployment_name
-from gateway.config.schema import GatewayConfig
+from gateway.config.schema import CapabilitiesConfig, GatewayConfig
 from gateway.provider_registry import build_provider
 from policies import priority
 from policies.candidates import Candidate, RoutePlan, Timeouts
+from policies.capabilities import UNKNOWN, Capabilities
 from providers.base import Provider, ReportsLoad
+from providers.catalog import lookup
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +28,7 @@ class DeploymentTarget:
     provider: Provider
     upstream_model: str
     candidate: Candidate
+    capabilities: Capabilities
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +40,8 @@ class ModelRoute:
     plan: RoutePlan
     """The priority ranking; fixed for a config, so computed once per load instead of per request."""
     by_name: dict[str, DeploymentTarget]
+    checks_capabilities: bool
+    """Some deployment has a known capability that could exclude it (skip the check otherwise)."""
     watched: tuple[tuple[str, ReportsLoad], ...]
     """Deployments whose server reports health (vLLM), by deployment name."""
 
@@ -85,6 +90,7 @@ def build_state(config: GatewayConfig, session: aiohttp.ClientSession) -> Gatewa
                     provider=provider,
                     upstream_model=deployment.model or model_name,
                     candidate=Candidate(name=name, position=position),
+                    capabilities=_capabilities(deployment.model or model_name, deployment.capabilities),
                 )
             )
         if not targets:
@@ -106,6 +112,7 @@ def build_state(config: GatewayConfig, session: aiohttp.ClientSession) -> Gatewa
                 ),
             ),
             by_name={t.name: t for t in targets},
+            checks_capabilities=any(t.capabilities != UNKNOWN for t in targets),
             watched=tuple((t.name, t.provider) for t in targets if isinstance(t.provider, ReportsLoad)),
         )
     return GatewayState(
@@ -116,6 +123,13 @@ def build_state(config: GatewayConfig, session: aiohttp.ClientSession) -> Gatewa
         secrets=_secrets(config),
         loaded_at=int(time.time()),
     )
+
+
+def _capabilities(upstream_model: str, override: CapabilitiesConfig | None) -> Capabilities:
+    entry = lookup(upstream_model)
+    # A catalog entry that does not say otherwise is a chat model, not an embedding model.
+    caps = Capabilities(chat=True, embeddings=False).merged(entry) if entry else UNKNOWN
+    return caps.merged(override.model_dump()) if override is not None else caps
 
 
 _SECRET_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "x-goog-api-key"})

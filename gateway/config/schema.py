@@ -63,10 +63,24 @@ class AuthConfig(_Strict):
     keys: list[ApiKeyConfig] = Field(default_factory=list)
 
 
+class CapabilitiesConfig(_Strict):
+    """Overrides of the catalog's capabilities for one deployment (unset: the catalog's value)."""
+
+    chat: bool | None = None
+    embeddings: bool | None = None
+    tools: bool | None = None
+    vision: bool | None = None
+    json_mode: bool | None = None
+    streaming: bool | None = None
+    context_window: int | None = Field(default=None, gt=0)
+    max_output: int | None = Field(default=None, gt=0)
+
+
 class DeploymentConfig(_Strict):
     provider: Name
     model: str | None = Field(default=None, min_length=1, description="Upstream model name; default: the logical name.")
     name: Name | None = Field(default=None, description="Default: '<provider>/<model>'.")
+    capabilities: CapabilitiesConfig | None = None
 
 
 class TimeoutConfig(_Strict):
