@@ -13,6 +13,7 @@ from starlette.responses import Response
 from gateway.admin_routes import error_response, routes
 from gateway.asgi_io import Receive, Scope, Send, send_error
 from gateway.config import GatewayConfig
+from gateway.passthrough import PassthroughEndpoint
 from gateway.proxy import ProxyEndpoint
 from gateway.runtime import Runtime
 from gateway.settings import Settings
@@ -28,7 +29,7 @@ class SwitchyardApp:
         chat = ProxyEndpoint(self.runtime, Endpoint.CHAT, "chat")
         completions = ProxyEndpoint(self.runtime, Endpoint.COMPLETIONS, "completions")
         embeddings = ProxyEndpoint(self.runtime, Endpoint.EMBEDDINGS, "embeddings")
-        self.hot: dict[str, ProxyEndpoint] = {
+        self.hot: dict[str, ProxyEndpoint | PassthroughEndpoint] = {
             "/v1/chat/completions": chat,
             "/v1/completions": completions,
             "/v1/embeddings": embeddings,
@@ -36,6 +37,13 @@ class SwitchyardApp:
             "/completions": completions,
             "/embeddings": embeddings,
         }
+        for endpoint, multipart in (
+            (Endpoint.IMAGES, False),
+            (Endpoint.MODERATIONS, False),
+            (Endpoint.TRANSCRIPTIONS, True),
+            (Endpoint.TRANSLATIONS, True),
+        ):
+            self.hot[f"/v1/{endpoint.value}"] = PassthroughEndpoint(self.runtime, endpoint, multipart=multipart)
         self.cold = Starlette(
             routes=routes(self.runtime),
             lifespan=self.runtime.lifespan,

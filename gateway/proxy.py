@@ -110,7 +110,9 @@ class ProxyEndpoint:
         )
         options = body.get("stream_options")
         wants_usage = isinstance(options, dict) and options.get("include_usage") is True
-        request = _Request(self, route, principal, request_id, started, stream, headers, allowed)
+        request = RequestLifecycle(
+            self.runtime, self.endpoint, route, principal, request_id, started, stream, headers, allowed
+        )
 
         if not stream:
             completion, served = await request.attempts(body, wants_usage, _complete)
@@ -136,7 +138,7 @@ def _served_headers(served: Served) -> Headers:
     ]
 
 
-class _Request:
+class RequestLifecycle:
     """One request after validation: runs the attempts, relays, and accounts for it afterwards."""
 
     __slots__ = (
@@ -153,7 +155,8 @@ class _Request:
 
     def __init__(
         self,
-        handler: ProxyEndpoint,
+        runtime: Runtime,
+        endpoint: Endpoint,
         route: ModelRoute,
         principal: Any,
         request_id: str,
@@ -163,8 +166,8 @@ class _Request:
         allowed: set[str] | None,
     ) -> None:
         self.allowed = allowed
-        self.runtime = handler.runtime
-        self.endpoint = handler.endpoint
+        self.runtime = runtime
+        self.endpoint = endpoint
         self.route = route
         self.principal = principal
         self.request_id = request_id

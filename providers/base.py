@@ -10,7 +10,7 @@ live in the gateway; a provider only speaks to its upstream and maps its errors 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Protocol, runtime_checkable
@@ -41,6 +41,11 @@ class Endpoint(StrEnum):
     CHAT = "chat/completions"
     COMPLETIONS = "completions"
     EMBEDDINGS = "embeddings"
+    # Relayed as raw bytes, only to providers that implement `RelaysRaw`:
+    IMAGES = "images/generations"
+    MODERATIONS = "moderations"
+    TRANSCRIPTIONS = "audio/transcriptions"
+    TRANSLATIONS = "audio/translations"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +53,12 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0
+    """Prompt tokens read from the upstream's cache (counted inside `prompt_tokens`)."""
     reasoning_tokens: int = 0
     estimated: bool = False
+    cache_write_tokens: int = 0
+    """Prompt tokens written to the upstream's cache (Anthropic's `cache_creation_input_tokens`, counted
+    inside `prompt_tokens`; priced above plain input by Anthropic)."""
 
     @property
     def total_tokens(self) -> int:
@@ -173,3 +182,35 @@ class ReportsLoad(Protocol):
         ...
 
     def load(self) -> ServerLoad: ...
+
+
+BodyFactory = Callable[[], AsyncIterator[bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class RawBody:
+    """A request body sent as is, for endpoints the gateway does not translate (images, audio,
+    moderations). `chunks()` can be called once per attempt: each call reads the body anew."""
+
+    chunks: BodyFactory
+    content_type: str
+    length: int
+
+
+class RawResponse(Protocol):
+    """An upstream's 2xx answer, relayed as bytes. The caller calls `aclose()` in `finally`."""
+
+    status: int
+    content_type: str
+
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+    async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class RelaysRaw(Protocol):
+    async def send_raw(self, call: UpstreamCall, body: RawBody) -> RawResponse:
+        """Send `body` to the upstream's endpoint for `call.endpoint`, wait for the response headers and
+        return the open response; non-2xx and transport failures raise `UpstreamError` subclasses."""
+        ...

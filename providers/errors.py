@@ -57,6 +57,10 @@ class InvalidRequest(GatewayError):
     error_type = "invalid_request_error"
 
 
+def missing_parameter(name: str) -> InvalidRequest:
+    return InvalidRequest(f"Missing required parameter: '{name}'.", param=name, code="missing_required_parameter")
+
+
 class AuthenticationFailed(GatewayError):
     status = 401
     error_type = "invalid_request_error"

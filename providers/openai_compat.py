@@ -13,7 +13,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 from yarl import URL
 
-from providers.base import Completion, Deadlines, Endpoint, EnvFlag, UpstreamCall, Usage
+from providers.base import Completion, Deadlines, Endpoint, EnvFlag, RawBody, UpstreamCall, Usage
 from providers.errors import (
     UpstreamConnectError,
     UpstreamError,
@@ -100,13 +100,13 @@ class OpenAICompatProvider:
         return timeout
 
     async def _send(self, call: UpstreamCall) -> aiohttp.ClientResponse:
+        return await self._post(call, self._payload(call), self._headers)
+
+    async def _post(self, call: UpstreamCall, data: Any, headers: dict[str, str]) -> aiohttp.ClientResponse:
         """POST and wait for the response headers; raise mapped errors for failures and non-2xx."""
         try:
             response = await self._session.post(
-                self._url(call),
-                data=self._payload(call),
-                headers=self._headers,
-                timeout=self._timeout(call.deadlines),
+                self._url(call), data=data, headers=headers, timeout=self._timeout(call.deadlines)
             )
         except aiohttp.ClientConnectorError as exc:
             raise UpstreamConnectError(f"cannot connect to upstream: {exc.os_error or exc}") from None
@@ -117,6 +117,17 @@ class OpenAICompatProvider:
         if response.status >= 300:
             await _raise_status(response)
         return response
+
+    async def send_raw(self, call: UpstreamCall, body: RawBody) -> _RawRelay:
+        headers = {k: v for k, v in self._headers.items() if k.lower() != "content-type"}
+        headers["Content-Type"] = body.content_type
+        headers["Content-Length"] = str(body.length)
+        try:
+            async with asyncio.timeout_at(call.deadlines.first_byte_at):
+                response = await self._post(call, body.chunks(), headers)
+        except TimeoutError:
+            raise UpstreamTimeout("upstream first byte timeout", code="upstream_first_byte_timeout") from None
+        return _RawRelay(response)
 
     async def complete(self, call: UpstreamCall) -> Completion:
         phase = "first_byte"
@@ -153,6 +164,30 @@ class OpenAICompatProvider:
         except TimeoutError:
             raise UpstreamTimeout("upstream first byte timeout", code="upstream_first_byte_timeout") from None
         return stream
+
+
+class _RawRelay:
+    __slots__ = ("_complete", "_response", "content_type", "status")
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+        self.status = response.status
+        self.content_type = response.headers.get("Content-Type", "application/octet-stream")
+        self._complete = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._response.content.iter_any():
+                yield chunk
+        except aiohttp.ClientError as exc:
+            raise UpstreamProtocolError(f"upstream response broken: {type(exc).__name__}") from None
+        self._complete = True
+
+    async def aclose(self) -> None:
+        if self._complete:
+            self._response.release()
+        else:
+            self._response.close()
 
 
 class _PassThroughStream:

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from . import openai_extra_endpoints as extra_endpoints
 from . import openai_payloads as payloads
 from .openai_payloads import Behaviors
 
@@ -87,6 +88,7 @@ class FakeOpenAI:
             ("POST", "/v1/chat/completions"): self._chat_completions,
             ("POST", "/v1/completions"): self._completions,
             ("POST", "/v1/embeddings"): self._embeddings,
+            **extra_endpoints.ROUTES,
         }
 
     # ----------------------------------------------------------------- lifecycle (called from test thread)
@@ -256,7 +258,11 @@ class FakeOpenAI:
         assert task is not None
         self._handler_tasks.add(task)
         try:
-            body = _parse_body(await request.read())
+            raw = await request.read()
+            if request.content_type == "multipart/form-data":
+                body = extra_endpoints.parse_multipart(request.headers["Content-Type"], raw)
+            else:
+                body = _parse_body(raw)
             self._record(request, body)
             forced_status = self._take_forced_failure()
             if forced_status is not None:
