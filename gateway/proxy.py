@@ -11,7 +11,7 @@ import asyncio
 import logging
 import os
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -138,6 +138,22 @@ def _served_headers(served: Served) -> Headers:
     ]
 
 
+class StreamFormat(Protocol):
+    """Renders a relayed OpenAI event stream in another wire format."""
+
+    def chunk(self, data: bytes) -> bytes:
+        """Complete OpenAI SSE events in, the client's format out (may be empty)."""
+        ...
+
+    def end(self) -> bytes:
+        """What closes a complete stream."""
+        ...
+
+    def error(self, error: GatewayError) -> bytes:
+        """The event that ends a broken stream with an error the client's SDK raises."""
+        ...
+
+
 class RequestLifecycle:
     """One request after validation: runs the attempts, relays, and accounts for it afterwards."""
 
@@ -194,7 +210,11 @@ class RequestLifecycle:
             self.finish(error.http_status, None, len(getattr(error, "attempts", ())), None, None, error.code)
             raise
 
-    async def stream(self, body: dict[str, Any], wants_usage: bool, receive: Receive, send: Send) -> None:
+    async def stream(
+        self, body: dict[str, Any], wants_usage: bool, receive: Receive, send: Send, fmt: StreamFormat | None = None
+    ) -> None:
+        """Relay the first deployment that answers. `fmt` re-renders the OpenAI events for another wire
+        format (the Anthropic front door); without it the upstream's bytes go out untouched."""
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         assert task is not None
@@ -225,14 +245,20 @@ class RequestLifecycle:
                     async for chunk in upstream:
                         if ttft is None:
                             ttft = loop.time() - self.started
+                        if fmt is not None:
+                            chunk = fmt.chunk(chunk)
                         await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            except UpstreamError as error:
-                status, error_code = 502, error.code
-                await send({"type": "http.response.body", "body": sse_error_event(error), "more_body": True})
-            except TimeoutError:
-                timeout = UpstreamTimeout("upstream total timeout while streaming", code="upstream_total_timeout")
-                status, error_code = 504, timeout.code
-                await send({"type": "http.response.body", "body": sse_error_event(timeout), "more_body": True})
+                if fmt is not None:
+                    await send({"type": "http.response.body", "body": fmt.end(), "more_body": True})
+            except (UpstreamError, TimeoutError) as exc:
+                error = (
+                    exc
+                    if isinstance(exc, UpstreamError)
+                    else UpstreamTimeout("upstream total timeout while streaming", code="upstream_total_timeout")
+                )
+                status, error_code = error.http_status, error.code
+                event = fmt.error(error) if fmt is not None else sse_error_event(error)
+                await send({"type": "http.response.body", "body": event, "more_body": True})
             finally:
                 watcher.cancel()
                 if upstream is not None:
