@@ -8,6 +8,7 @@ from typing import Annotated, Any, get_args
 import aiohttp
 from pydantic import Field
 
+from providers.anthropic import AnthropicConfig, AnthropicProvider
 from providers.azure import AzureConfig, AzureProvider
 from providers.base import Provider
 from providers.mock import MockConfig, MockProvider
@@ -17,6 +18,7 @@ from providers.vllm import VLLMConfig, VLLMProvider
 ProviderConfig = Annotated[
     OpenAICompatConfig
     | AzureConfig
+    | AnthropicConfig
     | VLLMConfig
     | MockConfig,
     Field(discriminator="kind"),
@@ -27,6 +29,7 @@ Builder = Callable[[str, Any, aiohttp.ClientSession], Provider]
 _BUILDERS: dict[type[Any], Builder] = {
     OpenAICompatConfig: lambda name, config, session: OpenAICompatProvider(name, config, session),
     AzureConfig: lambda name, config, session: AzureProvider(name, config, session),
+    AnthropicConfig: lambda name, config, session: AnthropicProvider(name, config, session),
     VLLMConfig: lambda name, config, session: VLLMProvider(name, config, session),
     MockConfig: lambda name, config, session: MockProvider(name, config),
 }
