@@ -174,7 +174,9 @@ def start_gateway(
     config_path: Path, log_path: Path, env: dict[str, str] | None = None, wait_path: str = "/readyz"
 ) -> Gateway:
     process_env = {**os.environ, **(env or {})}
-    process_env.pop("OPENAI_API_KEY", None)
+    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"):
+        if name not in (env or {}):
+            process_env.pop(name, None)
     log_file = log_path.open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "gateway", "serve", "--config", str(config_path), "--port", "0"],

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.servers import ROOT, start_gateway
+from tests.fakes.openai_upstream import FakeOpenAI
+from tests.servers import ROOT, UPSTREAM_KEY, start_gateway
 
 DEMO_KEY = "sk-switchyard-demo"
 ADMIN_KEY = "sk-switchyard-admin-demo"
@@ -36,3 +37,31 @@ def test_quickstart_serves_mock_with_demo_keys(tmp_path: Path) -> None:
         assert gateway.stop() == 0
     log = gateway.log()
     assert DEMO_KEY not in log and ADMIN_KEY not in log
+
+
+def test_quickstart_adds_openai_when_its_key_is_set(tmp_path: Path, upstream: FakeOpenAI) -> None:
+    env = {
+        "SWITCHYARD_DATA_DIR": str(tmp_path / "data"),
+        "OPENAI_API_KEY": UPSTREAM_KEY,
+        "OPENAI_BASE_URL": upstream.base_url,
+    }
+    gateway = start_gateway(ROOT / "examples" / "quickstart.yaml", tmp_path / "quickstart.log", env=env)
+    try:
+        client = gateway.openai(key=DEMO_KEY)
+        assert {"gpt-4o-mini", "text-embedding-3-small", "chat-default"} <= {m.id for m in client.models.list()}
+        assert "claude-3-5-haiku" not in {m.id for m in client.models.list()}
+        served = client.chat.completions.with_raw_response.create(
+            model="chat-default", messages=[{"role": "user", "content": "x"}]
+        )
+        assert served.headers["x-switchyard-deployment"] == "openai/gpt-4o-mini"
+        upstream.fail_next(1, 503)
+        fallback = client.chat.completions.with_raw_response.create(
+            model="chat-default", messages=[{"role": "user", "content": "x"}]
+        )
+        assert (fallback.headers["x-switchyard-deployment"], fallback.headers["x-switchyard-attempts"]) == (
+            "mock/mock",
+            "2",
+        )
+    finally:
+        gateway.stop()
+    assert UPSTREAM_KEY not in gateway.log()

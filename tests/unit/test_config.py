@@ -125,3 +125,13 @@ def test_unreadable_file() -> None:
     with pytest.raises(ConfigError) as info:
         load_config("/nonexistent/switchyard.yaml", {})
     assert "cannot read file" in info.value.problems[0]
+
+
+def test_quickstart_adds_hosted_providers_only_with_their_keys() -> None:
+    root = Path(__file__).resolve().parents[2]
+    path = root / "examples" / "quickstart.yaml"
+    none = load_config(path, {})
+    assert not none.providers["openai"].enabled and not none.providers["anthropic"].enabled
+    both = load_config(path, {"OPENAI_API_KEY": "sk-o", "ANTHROPIC_API_KEY": "sk-ant"})
+    assert both.providers["openai"].enabled and both.providers["anthropic"].enabled
+    assert [d.provider for d in both.models["chat-default"].deployments] == ["openai", "anthropic", "mock"]
