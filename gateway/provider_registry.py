@@ -11,16 +11,13 @@ from pydantic import Field
 from providers.anthropic import AnthropicConfig, AnthropicProvider
 from providers.azure import AzureConfig, AzureProvider
 from providers.base import Provider
+from providers.gemini import GeminiConfig, GeminiProvider
 from providers.mock import MockConfig, MockProvider
 from providers.openai_compat import OpenAICompatConfig, OpenAICompatProvider
 from providers.vllm import VLLMConfig, VLLMProvider
 
 ProviderConfig = Annotated[
-    OpenAICompatConfig
-    | AzureConfig
-    | AnthropicConfig
-    | VLLMConfig
-    | MockConfig,
+    OpenAICompatConfig | AzureConfig | AnthropicConfig | GeminiConfig | VLLMConfig | MockConfig,
     Field(discriminator="kind"),
 ]
 
@@ -30,6 +27,7 @@ _BUILDERS: dict[type[Any], Builder] = {
     OpenAICompatConfig: lambda name, config, session: OpenAICompatProvider(name, config, session),
     AzureConfig: lambda name, config, session: AzureProvider(name, config, session),
     AnthropicConfig: lambda name, config, session: AnthropicProvider(name, config, session),
+    GeminiConfig: lambda name, config, session: GeminiProvider(name, config, session),
     VLLMConfig: lambda name, config, session: VLLMProvider(name, config, session),
     MockConfig: lambda name, config, session: MockProvider(name, config),
 }
