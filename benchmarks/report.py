@@ -1,0 +1,140 @@
+"""Medians over repeats, the printed table and the JSON file."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from pathlib import Path
+from typing import Any
+
+Metrics = dict[str, Any]
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return None if math.isnan(value) else float(value)
+
+
+# Memory figures take the maximum over repeats: a process reuses the heap it grew in the first run.
+_MAX_KEYS = {"kb_per_stream", "rss_open_mb", "peak_rss_mb"}
+
+
+def median_metrics(runs: list[Metrics]) -> Metrics:
+    """Median of every numeric figure over runs; errors are also summed, so one bad run stays visible."""
+    keys = [k for k in runs[0] if _number(runs[0][k]) is not None or runs[0][k] is None]
+    out: Metrics = {}
+    for key in keys:
+        values = [v for r in runs if (v := _number(r.get(key))) is not None]
+        if not values:
+            out[key] = None
+        else:
+            out[key] = max(values) if key in _MAX_KEYS else statistics.median(values)
+    out["errors_all_runs"] = sum(int(r.get("errors", 0)) for r in runs)
+    if any("all_open" in r for r in runs):
+        out["all_open"] = all(r.get("all_open", False) for r in runs)
+    return out
+
+
+def compare(base: Metrics, other: Metrics, suffix: str = "") -> Metrics:
+    """other minus base for the latencies; with suffix (vs the relay) also other / base for the CPU."""
+
+    def delta(key: str) -> float | None:
+        b, o = _number(base.get(key)), _number(other.get(key))
+        return None if b is None or o is None else o - b
+
+    def ratio(key: str) -> float | None:
+        b, o = _number(base.get(key)), _number(other.get(key))
+        return None if b is None or o is None or b <= 0 else o / b
+
+    out = {
+        f"added_p50{suffix}_ms": delta("p50_ms"),
+        f"added_p99{suffix}_ms": delta("p99_ms"),
+        f"added_ttft_p50{suffix}_ms": delta("ttft_p50_ms"),
+    }
+    if suffix:
+        out[f"cpu_ratio{suffix}"] = ratio("cpu_ms_per_req")
+        out[f"tree_cpu_ratio{suffix}"] = ratio("tree_cpu_ms_per_req")
+    return out
+
+
+# (target row, baseline, key suffix): the relay and the gateway over direct, the gateway over the relay.
+_COMPARISONS = (("relay", "direct", ""), ("gateway", "direct", ""), ("gateway", "relay", "_over_relay"))
+
+
+def summarize(sets: list[dict[str, Metrics]]) -> dict[str, Metrics]:
+    """sets: one {"direct": ..., "relay": ..., "gateway": ...} per repeat; relay and gateway may be absent.
+
+    Differences and ratios are taken within each repeat (same minute, same machine load), then the median.
+    """
+    summary = {target: median_metrics([s[target] for s in sets]) for target in sets[0]}
+    for target, base, suffix in _COMPARISONS:
+        if target in sets[0] and base in sets[0]:
+            compared = median_metrics([compare(s[base], s[target], suffix) for s in sets])
+            del compared["errors_all_runs"]
+            summary[target].update(compared)
+    return summary
+
+
+_COLUMNS: list[tuple[str, str, str]] = [
+    # (header, metrics key, format)
+    ("req/s", "rps", "{:.0f}"),
+    ("p50 ms", "p50_ms", "{:.2f}"),
+    ("p99 ms", "p99_ms", "{:.2f}"),
+    ("TTFT p50", "ttft_p50_ms", "{:.2f}"),
+    ("errors", "errors_all_runs", "{:d}"),
+    ("+p50 ms", "added_p50_ms", "{:+.2f}"),
+    ("+TTFT ms", "added_ttft_p50_ms", "{:+.2f}"),
+    ("+p50 vs relay", "added_p50_over_relay_ms", "{:+.2f}"),
+    ("+TTFT vs relay", "added_ttft_p50_over_relay_ms", "{:+.2f}"),
+    ("CPU ms/req", "cpu_ms_per_req", "{:.3f}"),
+    ("+children", "tree_cpu_ms_per_req", "{:.3f}"),
+    ("CPU/relay", "cpu_ratio_over_relay", "{:.2f}x"),
+    ("peak RSS MB", "peak_rss_mb", "{:.1f}"),
+    ("KB/stream", "kb_per_stream", "{:.1f}"),
+]
+
+
+def _cell(metrics: Metrics, key: str, fmt: str) -> str:
+    value = metrics.get(key)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if fmt == "{:d}":
+        value = int(value)
+    return fmt.format(value)
+
+
+def table(summaries: dict[str, dict[str, Metrics]]) -> str:
+    header = ["scenario", "target", *(c[0] for c in _COLUMNS)]
+    rows = [header]
+    for scenario, by_target in summaries.items():
+        for target, metrics in by_target.items():
+            rows.append([scenario, target, *(_cell(metrics, key, fmt) for _, key, fmt in _COLUMNS)])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = []
+    for n, row in enumerate(rows):
+        cells = [
+            c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  ".join(cells))
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+LEGEND = """\
+Latencies: wrk's for non-streaming; whole-stream time for streams, TTFT = time to the first `data:` bytes.
+errors: summed over repeats. +p50/+TTFT: relay or gateway minus direct; "vs relay": gateway minus relay;
+  each taken per repeat, then the median.
+CPU ms/req: utime+stime of the measured process during the run / completed requests (direct rows: the
+  fake upstream; relay/gateway rows: that process); +children adds its child processes (the embedded Redis).
+CPU/relay: gateway CPU ms/req / relay CPU ms/req, per repeat, median: the cost of the gateway's features
+  over the bare stack. peak RSS: VmHWM of that process.
+KB/stream: (RSS with all streams open - RSS before) / streams. Memory figures: the maximum over repeats.
+"""
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, allow_nan=False, default=str) + "\n")
