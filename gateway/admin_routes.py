@@ -12,17 +12,24 @@ from starlette.routing import Route
 from gateway.config import ConfigError
 from providers.base import ReportsLoad
 from providers.errors import (
-    AuthenticationFailed,
     GatewayError,
     InvalidRequest,
     NotFound,
-    PermissionDenied,
     error_body,
 )
 
 if TYPE_CHECKING:
     from gateway.runtime import Runtime
     from gateway.state import ModelRoute
+
+
+def credentials(request: Request) -> bytes | None:
+    """The API key a cold-route request carries: `Authorization`, `x-api-key` or `api-key` header."""
+    for name in ("authorization", "x-api-key", "api-key"):
+        value = request.headers.get(name)
+        if value:
+            return value.encode()
+    return None
 
 
 def error_response(error: GatewayError) -> Response:
@@ -35,18 +42,11 @@ def _model_object(route: ModelRoute, created: int) -> dict[str, object]:
 
 
 def routes(runtime: Runtime) -> list[Route]:
-    def authenticate(request: Request) -> None:
-        runtime.state.keys.principal(
-            request.headers.get("authorization", "").encode() or request.headers.get("api-key", "").encode() or None
-        )
+    async def authenticate(request: Request) -> None:
+        await runtime.authenticate(credentials(request))
 
-    def require_admin(request: Request) -> None:
-        auth = request.headers.get("authorization", "").encode() or None
-        if not runtime.state.keys.is_admin(auth):
-            if auth is None:
-                raise AuthenticationFailed("Missing admin key.", code="missing_api_key")
-            runtime.state.keys.principal(auth)  # 401 for an unknown key...
-            raise PermissionDenied("This endpoint needs the admin key.")  # ...403 for a tenant key
+    async def require_admin(request: Request) -> None:
+        await runtime.require_admin(credentials(request))
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -71,13 +71,13 @@ def routes(runtime: Runtime) -> list[Route]:
         return Response(runtime.metrics.exposition(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     async def list_models(request: Request) -> Response:
-        authenticate(request)
+        await authenticate(request)
         state = runtime.state
         data = [_model_object(r, state.loaded_at) for r in state.models.values()]
         return JSONResponse({"object": "list", "data": data})
 
     async def retrieve_model(request: Request) -> Response:
-        authenticate(request)
+        await authenticate(request)
         name = request.path_params["model"]
         route = runtime.state.models.get(name)
         if route is None:
@@ -85,7 +85,7 @@ def routes(runtime: Runtime) -> list[Route]:
         return JSONResponse(_model_object(route, runtime.state.loaded_at))
 
     async def reload_config(request: Request) -> Response:
-        require_admin(request)
+        await require_admin(request)
         try:
             state = await runtime.reload()
         except ConfigError as exc:
@@ -97,7 +97,7 @@ def routes(runtime: Runtime) -> list[Route]:
         return JSONResponse({"status": "reloaded", "models": sorted(state.models)})
 
     async def deployments(request: Request) -> Response:
-        require_admin(request)
+        await require_admin(request)
         data = []
         for route in runtime.state.models.values():
             for target in route.deployments:

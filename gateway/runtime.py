@@ -15,12 +15,14 @@ from typing import Any
 
 import aiohttp
 
+from gateway.auth import Principal
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.metrics import Metrics
 from gateway.settings import Settings
 from gateway.state import GatewayState, build_state
 from gateway.store import Store, open_store
 from gateway.usage_ledger import UsageLedger
+from providers.errors import AuthenticationFailed, PermissionDenied
 
 log = logging.getLogger("switchyard")
 
@@ -56,6 +58,20 @@ class Runtime:
     @property
     def started(self) -> bool:
         return self._state is not None
+
+    async def authenticate(self, credentials: bytes | None) -> Principal:
+        """The principal of an `Authorization: Bearer <key>` (or `x-api-key` / `api-key`) value; raises
+        `AuthenticationFailed` (401) for a missing or unknown key."""
+        return self.state.keys.principal(credentials)
+
+    async def require_admin(self, credentials: bytes | None) -> Principal:
+        """Like `authenticate`, but a tenant key raises `PermissionDenied` (403)."""
+        if credentials is None:
+            raise AuthenticationFailed("Missing admin key.", code="missing_api_key")
+        principal = await self.authenticate(credentials)
+        if not principal.is_admin:
+            raise PermissionDenied("This endpoint needs the admin key.")
+        return principal
 
     def load(self) -> GatewayConfig:
         return load_config(self.settings.config_path, self.settings.env)
