@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from gateway.admin_routes import error_response, routes
 from gateway.asgi_io import Receive, Scope, Send, send_error
+from gateway.client_wire import AnthropicWire, OpenAIWire
 from gateway.config import GatewayConfig
 from gateway.passthrough import PassthroughEndpoint
 from gateway.proxy import ProxyEndpoint
@@ -26,9 +27,10 @@ log = logging.getLogger("switchyard")
 class SwitchyardApp:
     def __init__(self, settings: Settings, config: GatewayConfig | None = None) -> None:
         self.runtime = Runtime(settings, config)
-        chat = ProxyEndpoint(self.runtime, Endpoint.CHAT, "chat")
-        completions = ProxyEndpoint(self.runtime, Endpoint.COMPLETIONS, "completions")
-        embeddings = ProxyEndpoint(self.runtime, Endpoint.EMBEDDINGS, "embeddings")
+        chat = ProxyEndpoint(self.runtime, Endpoint.CHAT, OpenAIWire("chat"))
+        completions = ProxyEndpoint(self.runtime, Endpoint.COMPLETIONS, OpenAIWire("completions"))
+        embeddings = ProxyEndpoint(self.runtime, Endpoint.EMBEDDINGS, OpenAIWire("embeddings"))
+        messages = ProxyEndpoint(self.runtime, Endpoint.CHAT, AnthropicWire())
         self.hot: dict[str, ProxyEndpoint | PassthroughEndpoint] = {
             "/v1/chat/completions": chat,
             "/v1/completions": completions,
@@ -36,6 +38,7 @@ class SwitchyardApp:
             "/chat/completions": chat,
             "/completions": completions,
             "/embeddings": embeddings,
+            "/v1/messages": messages,
         }
         for endpoint, multipart in (
             (Endpoint.IMAGES, False),

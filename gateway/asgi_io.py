@@ -71,8 +71,11 @@ async def send_bytes(send: Send, status: int, body: bytes, headers: Headers, con
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-async def send_error(send: Send, error: GatewayError, headers: Headers) -> None:
-    await send_bytes(send, error.http_status, error_body(error), [*headers, *error.headers()])
+async def send_error(
+    send: Send, error: GatewayError, headers: Headers, render: Callable[[GatewayError], bytes] = error_body
+) -> None:
+    """The error in the client's error JSON (OpenAI's by default) with its status and headers."""
+    await send_bytes(send, error.http_status, render(error), [*headers, *error.headers()])
 
 
 def sse_error_event(error: GatewayError) -> bytes:

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import os
 import time
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -22,7 +22,6 @@ from gateway.asgi_io import (
     Receive,
     Scope,
     Send,
-    header,
     read_body,
     send_bytes,
     send_error,
@@ -30,6 +29,7 @@ from gateway.asgi_io import (
     watch_disconnect,
 )
 from gateway.attempts import Served, first_success
+from gateway.client_wire import ClientWire, StreamFormat
 from gateway.requirements import eligible_deployments, requirements
 from gateway.state import DeploymentTarget, GatewayState, ModelRoute
 from gateway.usage_ledger import UsageRecord
@@ -42,7 +42,6 @@ from providers.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from providers.wire import validate_request
 
 if TYPE_CHECKING:
     from gateway.runtime import Runtime
@@ -59,10 +58,10 @@ CLIENT_CLOSED = 499  # nginx's convention for "client closed the request"
 
 
 class ProxyEndpoint:
-    def __init__(self, runtime: Runtime, endpoint: Endpoint, schema: str) -> None:
+    def __init__(self, runtime: Runtime, endpoint: Endpoint, wire: ClientWire) -> None:
         self.runtime = runtime
         self.endpoint = endpoint
-        self.schema = schema
+        self.wire = wire
         self.streamable = endpoint is not Endpoint.EMBEDDINGS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -73,12 +72,12 @@ class ProxyEndpoint:
         try:
             await self._serve(scope, receive, send, request_id, headers)
         except GatewayError as error:
-            await send_error(send, error, headers)
+            await send_error(send, error, headers, self.wire.error_body)
         except ClientGone:
             pass
         except Exception:
             log.exception("unexpected error serving request %s", request_id)
-            await send_error(send, GatewayError("Internal error in the gateway."), headers)
+            await send_error(send, GatewayError("Internal error in the gateway."), headers, self.wire.error_body)
         finally:
             runtime.in_flight -= 1
 
@@ -90,13 +89,12 @@ class ProxyEndpoint:
         loop = asyncio.get_running_loop()
         started = loop.time()
         state: GatewayState = runtime.state
-        principal = state.keys.principal(header(scope, b"authorization") or header(scope, b"api-key"))
+        principal = state.keys.principal(self.wire.credentials(scope))
         raw = await read_body(scope, receive, state.config.server.max_body_bytes)
         try:
-            body = orjson.loads(raw)
+            body = self.wire.to_openai(orjson.loads(raw))
         except orjson.JSONDecodeError as exc:
             raise InvalidRequest(f"Malformed JSON in the request body: {exc.msg}.", code="invalid_json") from None
-        validate_request(self.schema, body)
         route = state.models.get(body["model"])
         if route is None:
             raise NotFound(f"The model '{body['model']}' does not exist.", param="model", code="model_not_found")
@@ -117,10 +115,15 @@ class ProxyEndpoint:
         if not stream:
             completion, served = await request.attempts(body, wants_usage, _complete)
             headers.extend(_served_headers(served))
-            await send_bytes(send, 200, completion.body, headers, JSON)
+            try:
+                rendered = self.wire.render(completion.body, route.name)
+            except GatewayError as error:
+                request.finish(error.http_status, served.target, served.attempts, completion.usage, None, error.code)
+                raise
+            await send_bytes(send, 200, rendered, headers, JSON)
             request.finish(200, served.target, served.attempts, completion.usage, None, None)
             return
-        await request.stream(body, wants_usage, receive, send)
+        await request.stream(body, wants_usage, receive, send, self.wire.stream_format(route.name))
 
 
 async def _complete(target: DeploymentTarget, call: UpstreamCall) -> Completion:
@@ -136,22 +139,6 @@ def _served_headers(served: Served) -> Headers:
         (b"x-switchyard-deployment", served.target.name.encode()),
         (b"x-switchyard-attempts", str(served.attempts).encode()),
     ]
-
-
-class StreamFormat(Protocol):
-    """Renders a relayed OpenAI event stream in another wire format."""
-
-    def chunk(self, data: bytes) -> bytes:
-        """Complete OpenAI SSE events in, the client's format out (may be empty)."""
-        ...
-
-    def end(self) -> bytes:
-        """What closes a complete stream."""
-        ...
-
-    def error(self, error: GatewayError) -> bytes:
-        """The event that ends a broken stream with an error the client's SDK raises."""
-        ...
 
 
 class RequestLifecycle:
