@@ -12,8 +12,11 @@ from starlette.responses import Response
 
 from gateway.admin_routes import error_response, routes
 from gateway.asgi_io import Receive, Scope, Send, send_error
+from gateway.budget_routes import budget_routes
 from gateway.client_wire import AnthropicWire, OpenAIWire
 from gateway.config import GatewayConfig
+from gateway.cost_routes import cost_routes
+from gateway.key_routes import key_routes
 from gateway.passthrough import PassthroughEndpoint
 from gateway.proxy import ProxyEndpoint
 from gateway.runtime import Runtime
@@ -48,7 +51,12 @@ class SwitchyardApp:
         ):
             self.hot[f"/v1/{endpoint.value}"] = PassthroughEndpoint(self.runtime, endpoint, multipart=multipart)
         self.cold = Starlette(
-            routes=routes(self.runtime),
+            routes=[
+                *routes(self.runtime),
+                *key_routes(self.runtime),
+                *budget_routes(self.runtime),
+                *cost_routes(self.runtime),
+            ],
             lifespan=self.runtime.lifespan,
             exception_handlers={
                 GatewayError: _gateway_error,

@@ -1,4 +1,4 @@
-"""`switchyard` command line: serve, config check."""
+"""`switchyard` command line: serve, config check, keys, costs."""
 
 from __future__ import annotations
 
@@ -8,12 +8,16 @@ from typing import Annotated
 
 import typer
 
+from gateway.cli_costs import costs_app
+from gateway.cli_keys import keys_app
 from gateway.config import ConfigError, load_config
 from gateway.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Switchyard, an OpenAI-compatible AI gateway.")
 config_app = typer.Typer(no_args_is_help=True, help="Validate configuration files.")
 app.add_typer(config_app, name="config")
+app.add_typer(keys_app, name="keys")
+app.add_typer(costs_app, name="costs")
 
 
 @app.command()

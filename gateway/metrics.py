@@ -66,6 +66,30 @@ class Metrics:
             registry=r,
         )
         self.in_flight = Gauge("switchyard_requests_in_flight", "Requests being served.", registry=r)
+        self.admission_rejections = Counter(
+            "switchyard_admission_rejections",
+            "Requests refused before any upstream call, by reason (rate, too_large, budget).",
+            ["reason"],
+            registry=r,
+        )
+        self.admission_outages = Counter(
+            "switchyard_admission_store_outages",
+            "Admissions made while Redis was unreachable, by outcome (open: admitted unchecked, closed: 503).",
+            ["outcome"],
+            registry=r,
+        )
+        self.cost = Counter(
+            "switchyard_cost_usd",
+            "Cost of served requests in USD, by tenant and model.",
+            ["tenant", "model"],
+            registry=r,
+        )
+        self.budget_alerts = Counter(
+            "switchyard_budget_alerts",
+            "Soft-budget thresholds crossed, by tenant, scope and percentage.",
+            ["tenant", "scope", "threshold"],
+            registry=r,
+        )
         self.config_reloads = Counter("switchyard_config_reloads", "Config reloads by result.", ["result"], registry=r)
         self.ledger_backlog = Gauge(
             "switchyard_ledger_backlog_records", "Usage records not yet written to Redis.", registry=r

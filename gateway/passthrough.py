@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from gateway.accounting import admit
 from gateway.asgi_io import ClientGone, Headers, Receive, Scope, Send, header, read_body, send_error, sse_error_event
 from gateway.attempts import Served
 from gateway.proxy import RequestLifecycle
 from gateway.state import DeploymentTarget
+from gateway.tags import parse_tags
 from gateway.upload_spool import UploadSpool
 from providers.base import Endpoint, RawBody, RawResponse, RelaysRaw, UpstreamCall, Usage
 from providers.errors import (
@@ -63,7 +65,8 @@ class PassthroughEndpoint:
             raise ServiceUnavailable("The gateway is shutting down; retry on another replica.", code="draining")
         started = asyncio.get_running_loop().time()
         state = runtime.state
-        principal = state.keys.principal(header(scope, b"authorization") or header(scope, b"api-key"))
+        principal = await runtime.authenticate(header(scope, b"authorization") or header(scope, b"api-key"))
+        tags = parse_tags(header(scope, b"x-switchyard-tags"))
         spool: UploadSpool | None = None
         try:
             if self.multipart:
@@ -72,6 +75,7 @@ class PassthroughEndpoint:
                 spool = await UploadSpool.receive(receive, content_type, state.config.server.max_body_bytes, directory)
                 model = spool.model
                 make_body = spool.body
+                data: dict[str, Any] = {}
             else:
                 data = _json_object(await read_body(scope, receive, state.config.server.max_body_bytes))
                 field = data.get("model")
@@ -89,8 +93,11 @@ class PassthroughEndpoint:
                     " provider).",
                     code="unsupported_endpoint",
                 )
+            ticket = await admit(runtime.admission, state, principal, route, self.endpoint, data, request_id, able)
+            if ticket.headers:
+                headers.extend(ticket.headers)
             lifecycle = RequestLifecycle(
-                runtime, self.endpoint, route, principal, request_id, started, False, headers, able
+                runtime, self.endpoint, route, principal, request_id, started, False, headers, able, ticket, tags
             )
 
             async def send_one(target: DeploymentTarget, call: UpstreamCall) -> RawResponse:

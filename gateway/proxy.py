@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import time
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from gateway.accounting import admit, settled_usage, usage_record
+from gateway.admission import NO_TICKET, Ticket
 from gateway.asgi_io import (
     JSON,
     ClientGone,
@@ -22,6 +23,7 @@ from gateway.asgi_io import (
     Receive,
     Scope,
     Send,
+    header,
     read_body,
     send_bytes,
     send_error,
@@ -32,7 +34,7 @@ from gateway.attempts import Served, first_success
 from gateway.client_wire import ClientWire, StreamFormat
 from gateway.requirements import eligible_deployments, requirements
 from gateway.state import DeploymentTarget, GatewayState, ModelRoute
-from gateway.usage_ledger import UsageRecord
+from gateway.tags import parse_tags
 from providers.base import Completion, CompletionStream, Endpoint, UpstreamCall, Usage
 from providers.errors import (
     GatewayError,
@@ -89,7 +91,8 @@ class ProxyEndpoint:
         loop = asyncio.get_running_loop()
         started = loop.time()
         state: GatewayState = runtime.state
-        principal = state.keys.principal(self.wire.credentials(scope))
+        principal = await runtime.authenticate(self.wire.credentials(scope))
+        tags = parse_tags(header(scope, b"x-switchyard-tags"))
         raw = await read_body(scope, receive, state.config.server.max_body_bytes)
         try:
             body = self.wire.to_openai(orjson.loads(raw))
@@ -108,9 +111,13 @@ class ProxyEndpoint:
         )
         options = body.get("stream_options")
         wants_usage = isinstance(options, dict) and options.get("include_usage") is True
+        ticket = await admit(runtime.admission, state, principal, route, self.endpoint, body, request_id, allowed)
+        if ticket.headers:
+            headers.extend(ticket.headers)
         request = RequestLifecycle(
-            self.runtime, self.endpoint, route, principal, request_id, started, stream, headers, allowed
+            self.runtime, self.endpoint, route, principal, request_id, started, stream, headers, allowed, ticket, tags
         )
+        request.body = body
 
         if not stream:
             completion, served = await request.attempts(body, wants_usage, _complete)
@@ -121,6 +128,7 @@ class ProxyEndpoint:
                 request.finish(error.http_status, served.target, served.attempts, completion.usage, None, error.code)
                 raise
             await send_bytes(send, 200, rendered, headers, JSON)
+            request.completion = completion.body
             request.finish(200, served.target, served.attempts, completion.usage, None, None)
             return
         await request.stream(body, wants_usage, receive, send, self.wire.stream_format(route.name))
@@ -146,14 +154,19 @@ class RequestLifecycle:
 
     __slots__ = (
         "allowed",
+        "body",
+        "completion",
         "endpoint",
         "headers",
         "principal",
+        "relayed",
         "request_id",
         "route",
         "runtime",
         "started",
         "stream_mode",
+        "tags",
+        "ticket",
     )
 
     def __init__(
@@ -167,8 +180,17 @@ class RequestLifecycle:
         stream: bool,
         headers: Headers,
         allowed: set[str] | None,
+        ticket: Ticket = NO_TICKET,
+        tags: dict[str, str] | None = None,
     ) -> None:
         self.allowed = allowed
+        self.ticket = ticket
+        self.tags = tags or {}
+        self.body: dict[str, Any] | None = None
+        """The OpenAI request, for a token estimate when the upstream reports no usage."""
+        self.completion: bytes | None = None
+        self.relayed: list[bytes] = []
+        """The stream's bytes as relayed (references, not copies), counted only if no usage comes."""
         self.runtime = runtime
         self.endpoint = endpoint
         self.route = route
@@ -229,9 +251,11 @@ class RequestLifecycle:
                     }
                 )
                 async with asyncio.timeout_at(served.total_at):
+                    relayed = self.relayed
                     async for chunk in upstream:
                         if ttft is None:
                             ttft = loop.time() - self.started
+                        relayed.append(chunk)
                         if fmt is not None:
                             chunk = fmt.chunk(chunk)
                         await send({"type": "http.response.body", "body": chunk, "more_body": True})
@@ -273,7 +297,8 @@ class RequestLifecycle:
     ) -> None:
         runtime = self.runtime
         duration = asyncio.get_running_loop().time() - self.started
-        usage = usage or Usage()
+        usage = settled_usage(usage, status, self.endpoint, self.body, self.completion, self.relayed)
+        self.relayed = []
         deployment = target.name if target is not None else "none"
         runtime.metrics.observe(
             model=self.route.name,
@@ -287,26 +312,21 @@ class RequestLifecycle:
             cached_tokens=usage.cached_tokens,
             reasoning_tokens=usage.reasoning_tokens,
         )
-        runtime.ledger.record(
-            UsageRecord(
-                request_id=self.request_id,
-                ts=time.time(),
-                tenant=self.principal.tenant,
-                team=self.principal.team,
-                key_id=self.principal.key_id,
-                endpoint=self.endpoint.value,
-                model=self.route.name,
-                deployment=target.name if target is not None else None,
-                status=status,
-                stream=self.stream_mode,
-                attempts=attempts,
-                prompt_tokens=usage.prompt_tokens,
-                completion_tokens=usage.completion_tokens,
-                cached_tokens=usage.cached_tokens,
-                reasoning_tokens=usage.reasoning_tokens,
-                estimated=usage.estimated,
-                latency_ms=round(duration * 1000, 3),
-                ttft_ms=round(ttft * 1000, 3) if ttft is not None else None,
-                error=error,
-            )
+        record = usage_record(
+            request_id=self.request_id,
+            principal=self.principal,
+            tags=self.tags,
+            endpoint=self.endpoint,
+            route=self.route,
+            target=target,
+            status=status,
+            stream=self.stream_mode,
+            attempts=attempts,
+            usage=usage,
+            duration=duration,
+            ttft=ttft,
+            error=error,
         )
+        if record.cost_micro_usd:
+            runtime.metrics.cost.labels(record.tenant, record.model).inc(record.cost_micro_usd / 1e6)
+        runtime.ledger.record(record, self.ticket)

@@ -7,24 +7,43 @@ store, the usage ledger and the metrics.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import logging
+import re
+import socket
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+from redis.exceptions import RedisError
 
-from gateway.auth import Principal
+from gateway.admission import Admission
+from gateway.alerts import AlertSink
+from gateway.auth import Principal, credential_digest
 from gateway.config import ConfigError, GatewayConfig, load_config
+from gateway.key_store import KeyStore
 from gateway.metrics import Metrics
 from gateway.settings import Settings
 from gateway.state import GatewayState, build_state
 from gateway.store import Store, open_store
-from gateway.usage_ledger import UsageLedger
+from gateway.usage_archive import UsageArchive, prune_stream
+from gateway.usage_ledger import TENANTS, UsageLedger
 from providers.errors import AuthenticationFailed, PermissionDenied
 
 log = logging.getLogger("switchyard")
+
+_PRUNE_EVERY = 600.0
+
+
+def _consumer_name(data_dir: Path) -> str:
+    """Stable across restarts of the same gateway (host and data directory), so a restarted gateway takes
+    up its own pending archive entries at once instead of after the idle timeout."""
+    host = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname()) or "host"
+    return f"{host}-{hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:8]}"
 
 
 class Runtime:
@@ -39,6 +58,11 @@ class Runtime:
         self._session: aiohttp.ClientSession | None = None
         self._store: Store | None = None
         self._ledger: UsageLedger | None = None
+        self._keys: KeyStore | None = None
+        self._admission: Admission | None = None
+        self._alerts: AlertSink | None = None
+        self._archive: UsageArchive | None = None
+        self._pruner: asyncio.Task[None] | None = None
 
     @property
     def state(self) -> GatewayState:
@@ -56,13 +80,43 @@ class Runtime:
         return self._ledger
 
     @property
+    def keys(self) -> KeyStore:
+        assert self._keys is not None, "used before start-up"
+        return self._keys
+
+    @property
+    def admission(self) -> Admission:
+        assert self._admission is not None, "used before start-up"
+        return self._admission
+
+    @property
+    def archive_dir(self) -> Path:
+        return self.archive_dir_for(self.state.config)
+
+    @staticmethod
+    def archive_dir_for(config: GatewayConfig) -> Path:
+        return Path(config.ledger.archive_dir or Path(config.server.data_dir) / "ledger")
+
+    async def _prune_streams(self, config: GatewayConfig) -> None:
+        """Trim archived usage events older than `ledger.retention.stream` from Redis, now and then."""
+        while True:
+            await asyncio.sleep(_PRUNE_EVERY)
+            try:
+                for tenant in await self.store.redis.smembers(TENANTS):
+                    name = tenant.decode() if isinstance(tenant, bytes) else str(tenant)
+                    await prune_stream(self.store.redis, name, config.ledger.retention.stream)
+            except (RedisError, OSError) as exc:
+                log.warning("usage stream pruning skipped (%s)", type(exc).__name__)
+
+    @property
     def started(self) -> bool:
         return self._state is not None
 
     async def authenticate(self, credentials: bytes | None) -> Principal:
         """The principal of an `Authorization: Bearer <key>` (or `x-api-key` / `api-key`) value; raises
         `AuthenticationFailed` (401) for a missing or unknown key."""
-        return self.state.keys.principal(credentials)
+        digest = credential_digest(credentials)
+        return self.state.keys.find(digest) or await self.keys.lookup(digest, time.monotonic())
 
     async def require_admin(self, credentials: bytes | None) -> Principal:
         """Like `authenticate`, but a tenant key raises `PermissionDenied` (403)."""
@@ -93,8 +147,17 @@ class Runtime:
             self._state = build_state(config, self._session)
             await self._state.start()
             self._store = await open_store(config.store.redis_url, data_dir)
-            self._ledger = UsageLedger(self._store.redis, data_dir / "spool")
+            redis = self._store.redis
+            self._alerts = AlertSink(self.metrics, self._session, config.ledger.alert_webhook)
+            self._ledger = UsageLedger(redis, data_dir / "spool", config.ledger.retention, self._alerts.emit)
             await self._ledger.start()
+            self._keys = KeyStore(redis, config.ledger.key_cache_ttl)
+            await self._keys.start()
+            self._admission = Admission(redis, self.metrics)
+            if config.ledger.archive:
+                self._archive = UsageArchive(redis, self.archive_dir_for(config), _consumer_name(data_dir))
+                await self._archive.start()
+                self._pruner = asyncio.create_task(self._prune_streams(config), name="usage-stream-pruner")
         except BaseException:
             await self._close()
             raise
@@ -107,6 +170,16 @@ class Runtime:
     async def _close(self) -> None:
         if self._ledger is not None:
             await self._ledger.aclose()
+        if self._pruner is not None:
+            self._pruner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pruner
+        if self._archive is not None:
+            await self._archive.aclose()
+        if self._keys is not None:
+            await self._keys.aclose()
+        if self._alerts is not None:
+            await self._alerts.aclose()
         if self._store is not None:
             await self._store.aclose()
         if self._state is not None:

@@ -13,6 +13,7 @@ import aiohttp
 from gateway.auth import KeyRing
 from gateway.config.references import deployment_name
 from gateway.config.schema import CapabilitiesConfig, GatewayConfig
+from gateway.pricing import Pricing, deployment_pricing
 from gateway.provider_registry import build_provider
 from policies import priority
 from policies.candidates import Candidate, RoutePlan, Timeouts
@@ -29,6 +30,7 @@ class DeploymentTarget:
     upstream_model: str
     candidate: Candidate
     capabilities: Capabilities
+    pricing: Pricing
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +93,7 @@ def build_state(config: GatewayConfig, session: aiohttp.ClientSession) -> Gatewa
                     upstream_model=deployment.model or model_name,
                     candidate=Candidate(name=name, position=position),
                     capabilities=_capabilities(deployment.model or model_name, deployment.capabilities),
+                    pricing=deployment_pricing(name, deployment.model or model_name, deployment.price),
                 )
             )
         if not targets:

@@ -145,9 +145,18 @@ class Store:
 
 async def open_store(redis_url: str, data_dir: Path) -> Store:
     if redis_url:
-        client = aioredis.Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5)
-        return Store(client, None)
+        return Store(_client(redis_url), None)
     embedded = EmbeddedRedis(data_dir)
     await embedded.start()
-    client = aioredis.Redis(unix_socket_path=str(embedded.socket), socket_connect_timeout=2, socket_timeout=5)
-    return Store(client, embedded)
+    return Store(_client(embedded.url), embedded)
+
+
+POOL_SIZE = 128
+
+
+def _client(url: str) -> aioredis.Redis:
+    """A client whose pool makes a burst of requests wait for a connection (a few ms) instead of failing."""
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=POOL_SIZE, timeout=5, socket_connect_timeout=2, socket_timeout=5
+    )
+    return aioredis.Redis.from_pool(pool)  # owns the pool: aclose() closes it

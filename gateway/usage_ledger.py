@@ -1,22 +1,21 @@
-"""The ledger seam: one usage record per request, written to Redis off the hot path.
+"""The ledger: every usage record settled in Redis exactly once, off the hot path, never lost.
 
-`record()` only enqueues. A background writer sends batches through one idempotent Lua script per
-record (keyed by request id, so a replay never counts twice) that appends the record to the
-tenant's usage stream. While Redis is unreachable, records go to an append-only spool file
-(fsync'd) and are replayed when it answers again, so nothing billable is dropped.
+`record()` only enqueues. A background writer sends batches through the idempotent settlement script
+(`settlement.py`: one call per tenant per batch, all in one round trip). While Redis is unreachable,
+records — each with its settlement — go to an append-only spool file (fsync'd) and are replayed when
+it answers again, and after a restart; the script's dedupe key makes a replay count once.
 
 Keys carry the tenant as a hash tag (`sy:{tenant}:...`) so the script runs on Redis Cluster too.
-Pricing, per-tenant counters and budgets build on this seam later.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
+import dataclasses
 import logging
 import os
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,104 +23,65 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError, RedisError
 
+from gateway.admission import NO_TICKET, Ticket
+from gateway.config.tenancy import RetentionConfig
+from gateway.settlement import (
+    SETTLE_SCRIPT,
+    SETTLE_SHA,
+    Alert,
+    alerts_from,
+    dedupe_key,
+    script_args,
+    settlement,
+    usage_stream_key,
+)
+from gateway.usage_record import UsageRecord
+
+__all__ = ["UsageLedger", "UsageRecord", "dedupe_key", "usage_stream_key"]
+
 log = logging.getLogger("switchyard.ledger")
 
-# KEYS[1]: the tenant's usage stream; KEYS[2..]: one dedupe key per record (same tenant, same slot).
-# ARGV[1]: dedupe TTL, ARGV[2]: stream MAXLEN, ARGV[3..]: the records, in KEYS order.
-_RECORD_SCRIPT = """
-local written = 0
-for i = 2, #KEYS do
-  if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ARGV[1]) then
-    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'event', ARGV[i + 1])
-    written = written + 1
-  end
-end
-return written
-"""
-_RECORD_SHA = hashlib.sha1(_RECORD_SCRIPT.encode()).hexdigest()
-_DEDUPE_SECONDS = 7 * 86400
-_STREAM_MAXLEN = 1_000_000
+TENANTS = "sy:tenants"
+_DEDUPE_SECONDS = 35 * 86400
+_STREAM_MAXLEN = 5_000_000
 _BATCH = 256
 _QUEUE_LIMIT = 100_000
 _REPLAY_EVERY = 2.0
 _LINGER = 0.05
 
-
-@dataclass(slots=True)
-class UsageRecord:
-    """One completed request, as written to the tenant's usage stream and the archive (JSON, orjson).
-
-    Tokens follow OpenAI's convention: `cached_tokens` and `cache_write_tokens` are counted inside
-    `prompt_tokens`, `reasoning_tokens` inside `completion_tokens`. Money is integer micro-USD.
-    """
-
-    request_id: str
-    ts: float
-    """UNIX seconds when the request completed; the cost is rated at this instant."""
-    tenant: str
-    team: str | None
-    key_id: str
-    endpoint: str
-    model: str
-    """The logical model the client asked for."""
-    deployment: str | None
-    status: int
-    stream: bool
-    attempts: int
-    prompt_tokens: int
-    completion_tokens: int
-    cached_tokens: int
-    reasoning_tokens: int
-    estimated: bool
-    latency_ms: float
-    ttft_ms: float | None
-    error: str | None
-    project: str | None = None
-    tags: dict[str, str] = field(default_factory=dict)
-    provider: str | None = None
-    """The config's provider name of the deployment that served (or failed last)."""
-    provider_kind: str | None = None
-    upstream_model: str | None = None
-    cache_write_tokens: int = 0
-    images: int = 0
-    audio_seconds: float = 0.0
-    cost_micro_usd: int = 0
-    """What the tenant is charged (the deployment's price, or the catalog's)."""
-    list_cost_micro_usd: int = 0
-    """The same usage at the catalog's list price (equals `cost_micro_usd` without an override)."""
-    price_version: str | None = None
-    """Which price rated it, e.g. `catalog:gpt-4o-mini@2024-07-18`; None: no price known (cost 0)."""
-    currency: str = "USD"
-
-
-def usage_stream_key(tenant: str) -> str:
-    return f"sy:{{{tenant}}}:usage"
-
-
-def dedupe_key(tenant: str, request_id: str) -> str:
-    return f"sy:{{{tenant}}}:usage:seen:{request_id}"
+Entry = tuple[UsageRecord, dict[str, Any]]
+"""A record and its settlement (see `settlement()`)."""
 
 
 class UsageLedger:
-    def __init__(self, client: aioredis.Redis, spool_dir: Path) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        spool_dir: Path,
+        retention: RetentionConfig | None = None,
+        on_alert: Callable[[Alert], None] | None = None,
+    ) -> None:
         self._redis = client
         self._spool_dir = spool_dir
         self._spool_file = spool_dir / f"usage-{os.getpid()}.jsonl"
-        self._queue: asyncio.Queue[UsageRecord] = asyncio.Queue()
+        self._retention = retention or RetentionConfig()
+        self._on_alert = on_alert
+        self._queue: asyncio.Queue[tuple[UsageRecord, Ticket]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._spooled = 0
+        self._known_tenants: set[str] = set()
         self.written = 0
 
     @property
     def backlog(self) -> int:
         return self._queue.qsize() + self._spooled
 
-    def record(self, record: UsageRecord) -> None:
+    def record(self, record: UsageRecord, ticket: Ticket = NO_TICKET) -> None:
         """Enqueue; never blocks, never raises. Past the queue limit the record goes to the spool."""
         if self._queue.qsize() >= _QUEUE_LIMIT:
-            self._append_spool([record])
+            self._append_spool([self._entry(record, ticket)])
             return
-        self._queue.put_nowait(record)
+        self._queue.put_nowait((record, ticket))
 
     async def start(self) -> None:
         self._spool_dir.mkdir(parents=True, exist_ok=True)
@@ -141,11 +101,14 @@ class UsageLedger:
             except (RedisError, OSError, TimeoutError):
                 self._append_spool(pending)
 
-    def _drain_queue(self, limit: int) -> list[UsageRecord]:
-        batch: list[UsageRecord] = []
+    def _entry(self, record: UsageRecord, ticket: Ticket) -> Entry:
+        return record, settlement(record, ticket, self._retention)
+
+    def _drain_queue(self, limit: int) -> list[Entry]:
+        batch: list[Entry] = []
         while len(batch) < limit:
             try:
-                batch.append(self._queue.get_nowait())
+                batch.append(self._entry(*self._queue.get_nowait()))
             except asyncio.QueueEmpty:
                 break
         return batch
@@ -165,7 +128,7 @@ class UsageLedger:
                 # Records are off the hot path: gathering them for a moment turns hundreds of Redis calls
                 # (each costing the gateway's CPU) into one.
                 await asyncio.sleep(_LINGER)
-            batch = [first, *self._drain_queue(_BATCH - 1)]
+            batch = [self._entry(*first), *self._drain_queue(_BATCH - 1)]
             try:
                 await self._write(batch)
             except (RedisError, OSError) as exc:
@@ -180,41 +143,45 @@ class UsageLedger:
             if self._spooled:
                 await self._replay_spool()
 
-    async def _write(self, batch: list[UsageRecord]) -> None:
+    async def _write(self, batch: list[Entry]) -> None:
         """One script call per tenant in the batch, all in one round trip (EVALSHA; the script is
         loaded on first use and after a Redis restart)."""
-        by_tenant: dict[str, list[UsageRecord]] = {}
-        for record in batch:
-            by_tenant.setdefault(record.tenant, []).append(record)
+        by_tenant: dict[str, list[Entry]] = {}
+        for entry in batch:
+            by_tenant.setdefault(entry[0].tenant, []).append(entry)
         calls = [
-            [
-                1 + len(records),
-                usage_stream_key(tenant),
-                *(dedupe_key(tenant, r.request_id) for r in records),
+            script_args(
+                tenant,
+                [(r.request_id, orjson.dumps(r), orjson.dumps(s)) for r, s in entries],
                 _DEDUPE_SECONDS,
                 _STREAM_MAXLEN,
-                *(orjson.dumps(r) for r in records),
-            ]
-            for tenant, records in by_tenant.items()
+            )
+            for tenant, entries in by_tenant.items()
         ]
+        new_tenants = [t for t in by_tenant if t not in self._known_tenants]
         try:
-            await self._evalsha_all(calls)
+            replies = await self._evalsha_all(calls, new_tenants)
         except NoScriptError:
-            await self._redis.script_load(_RECORD_SCRIPT)
-            await self._evalsha_all(calls)  # idempotent: records already written are skipped
+            await self._redis.script_load(SETTLE_SCRIPT)
+            replies = await self._evalsha_all(calls, new_tenants)  # idempotent: settled records are skipped
+        self._known_tenants.update(new_tenants)
         self.written += len(batch)
+        if self._on_alert is not None:
+            for (tenant, entries), reply in zip(by_tenant.items(), replies, strict=True):
+                for alert in alerts_from(tenant, {r.request_id: s for r, s in entries}, reply or []):
+                    self._on_alert(alert)
 
-    async def _evalsha_all(self, calls: list[list[Any]]) -> None:
-        if len(calls) == 1:
-            await self._redis.evalsha(_RECORD_SHA, *calls[0])
-            return
+    async def _evalsha_all(self, calls: list[list[Any]], new_tenants: list[str]) -> list[Any]:
         async with self._redis.pipeline(transaction=False) as pipe:
             for call in calls:
-                pipe.evalsha(_RECORD_SHA, *call)
-            await pipe.execute()
+                pipe.evalsha(SETTLE_SHA, *call)
+            if new_tenants:
+                pipe.sadd(TENANTS, *new_tenants)
+            replies = await pipe.execute()
+        return list(replies[: len(calls)])
 
-    def _append_spool(self, batch: list[UsageRecord]) -> None:
-        data = b"".join(orjson.dumps(r) + b"\n" for r in batch)
+    def _append_spool(self, batch: list[Entry]) -> None:
+        data = b"".join(orjson.dumps({"record": r, "settle": s}) + b"\n" for r, s in batch)
         fd = os.open(self._spool_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             os.write(fd, data)
@@ -233,17 +200,28 @@ class UsageLedger:
                 path.rename(claimed)
             except FileNotFoundError:
                 continue
-            records = [UsageRecord(**orjson.loads(line)) for line in claimed.read_bytes().splitlines() if line.strip()]
+            entries = [_spooled_entry(line) for line in claimed.read_bytes().splitlines() if line.strip()]
             try:
-                for start in range(0, len(records), _BATCH):
-                    await self._write(records[start : start + _BATCH])
+                for start in range(0, len(entries), _BATCH):
+                    await self._write(entries[start : start + _BATCH])
             except (RedisError, OSError):
                 claimed.rename(path.with_name(f"{path.name.split('.')[0]}.jsonl"))
                 return
             claimed.unlink()
             if path == self._spool_file:
                 self._spooled = 0
-            log.info("replayed %d spooled usage records from %s", len(records), path.name)
+            log.info("replayed %d spooled usage records from %s", len(entries), path.name)
+
+
+_RECORD_FIELDS = {f.name for f in dataclasses.fields(UsageRecord)}
+
+
+def _spooled_entry(line: bytes) -> Entry:
+    data = orjson.loads(line)
+    if "record" not in data:  # written by a version that spooled bare records
+        data = {"record": data, "settle": None}
+    record = UsageRecord(**{k: v for k, v in data["record"].items() if k in _RECORD_FIELDS})
+    return record, data["settle"] or settlement(record, NO_TICKET, RetentionConfig())
 
 
 def _owner_alive(path: Path) -> bool:

@@ -8,6 +8,8 @@
     +-- NotFound                    404  unknown model or route
     +-- MethodNotAllowed            405
     +-- PayloadTooLarge             413
+    +-- RateLimited                 429  a gateway rate limit (rpm/tpm); Retry-After
+    |   +-- BudgetExceeded          429  code budget_exceeded: the budget cannot cover the estimate
     +-- ServiceUnavailable          503  draining, no deployment available
     +-- UpstreamError               an attempt against one deployment failed
     |   +-- UpstreamStatusError     the upstream answered with an error status (kept, with its message)
@@ -22,6 +24,7 @@ provider adapters; `gateway` renders any GatewayError with `error_body()`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -87,6 +90,35 @@ class PayloadTooLarge(GatewayError):
     status = 413
     error_type = "invalid_request_error"
     default_code = "request_too_large"
+
+
+class RateLimited(GatewayError):
+    status = 429
+    error_type = "rate_limit_error"
+    default_code = "rate_limit_exceeded"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        code: str | None = None,
+        extra_headers: Sequence[tuple[bytes, bytes]] = (),
+    ) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+        self.extra_headers = list(extra_headers)
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        out = list(self.extra_headers)
+        if self.retry_after is not None:
+            out.append((b"retry-after", str(max(1, math.ceil(self.retry_after))).encode()))
+        return out
+
+
+class BudgetExceeded(RateLimited):
+    error_type = "insufficient_quota"
+    default_code = "budget_exceeded"
 
 
 class ServiceUnavailable(GatewayError):

@@ -39,6 +39,8 @@ class RedisServer:
     directory: Path
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
+    persistent: bool = False
+    """Append-only file on, so a stop and a start on the same directory keep the data."""
 
     @property
     def url(self) -> str:
@@ -60,7 +62,9 @@ class RedisServer:
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                "yes" if self.persistent else "no",
+                "--appendfsync",
+                "always",
                 "--dir",
                 str(self.directory),
             ],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gateway.config.schema import GatewayConfig
+from policies.pricing import schedule_from_entries
 
 Issue = tuple[tuple[str | int, ...], str]
 
@@ -20,9 +21,18 @@ def check_references(config: GatewayConfig) -> list[Issue]:
                 issues.append(((*path, "provider"), f"unknown provider {deployment.provider!r} (known: {known})"))
                 continue
             name = deployment_name(deployment.provider, deployment.model, model_name, deployment.name)
+            if deployment.price:
+                try:
+                    schedule_from_entries([p.entry() for p in deployment.price], source="deployment", model=name)
+                except ValueError as exc:
+                    issues.append(((*path, "price"), str(exc)))
             if name in seen:
                 issues.append(((*path, "name"), f"duplicate deployment name {name!r} (also at index {seen[name]})"))
             seen[name] = index
+    for tenant, tenant_config in config.tenants.items():
+        for limited in tenant_config.model_limits:
+            if limited not in config.models:
+                issues.append((("tenants", tenant, "model_limits", limited), f"unknown model {limited!r}"))
     tenants_by_hash: dict[str, int] = {}
     for index, key in enumerate(config.auth.keys):
         secret = key.key_sha256 or key.key or ""

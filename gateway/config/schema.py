@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from gateway.config.tenancy import Budgets, LedgerConfig, Prices, RateLimitConfig, TenantConfig
 from gateway.provider_registry import ProviderConfig
 from providers.base import Duration
 
@@ -48,7 +49,10 @@ class ApiKeyConfig(_Strict):
     key_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     tenant: Name
     team: Name | None = None
+    project: Name | None = None
     name: str | None = None
+    budget: Budgets = ()
+    rate_limit: RateLimitConfig | None = None
 
     @model_validator(mode="after")
     def _one_secret(self) -> ApiKeyConfig:
@@ -81,6 +85,7 @@ class DeploymentConfig(_Strict):
     model: str | None = Field(default=None, min_length=1, description="Upstream model name; default: the logical name.")
     name: Name | None = Field(default=None, description="Default: '<provider>/<model>'.")
     capabilities: CapabilitiesConfig | None = None
+    price: Prices = Field(default=(), description="Overrides the catalog's list price (e.g. internal GPU prices).")
 
 
 class TimeoutConfig(_Strict):
@@ -109,6 +114,8 @@ class GatewayConfig(_Strict):
     providers: dict[Name, ProviderConfig] = Field(default_factory=dict)
     policies: dict[Name, PolicyConfig] = Field(default_factory=dict)
     models: dict[Name, ModelConfig] = Field(default_factory=dict)
+    tenants: dict[Name, TenantConfig] = Field(default_factory=dict)
+    ledger: LedgerConfig = Field(default_factory=LedgerConfig)
 
     def policy(self, name: str) -> PolicyConfig:
         return self.policies.get(name) or PolicyConfig()

@@ -19,7 +19,13 @@ DEFAULT_EMBEDDING_DIMENSIONS = 8
 FAKE_MODEL_ID = "fake-model"
 
 _VALUED_BEHAVIOR = re.compile(r"(status|slow|delay-first|drop-after|words)-(\d+)")
-_FLAG_BEHAVIORS = {"hang": "hang", "hang-body": "hang_body", "no-done": "no_done", "malformed": "malformed"}
+_FLAG_BEHAVIORS = {
+    "hang": "hang",
+    "hang-body": "hang_body",
+    "no-done": "no_done",
+    "malformed": "malformed",
+    "no-usage": "no_usage",
+}
 
 
 @dataclass
@@ -34,6 +40,8 @@ class Behaviors:
     drop_after: int | None = None
     no_done: bool = False
     malformed: bool = False
+    no_usage: bool = False
+    """Like some OpenAI-compatible servers: no `usage` in responses, no usage chunk in streams."""
     words: int | None = None
 
     @classmethod

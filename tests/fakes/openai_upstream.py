@@ -354,6 +354,8 @@ class FakeOpenAI:
             await asyncio.sleep(behaviors.slow_ms / 1000)
         if behaviors.malformed:
             return web.Response(body=b"{not json", content_type="application/json")
+        if behaviors.no_usage and isinstance(payload, dict):
+            payload = {k: v for k, v in payload.items() if k != "usage"}
         encoded = orjson.dumps(payload)
         if behaviors.hang_body:
             response = web.StreamResponse(headers={"Content-Type": "application/json"})
@@ -388,6 +390,9 @@ class FakeOpenAI:
             await response.write(b"data: {this is not json\n\n")
             await response.write_eof()
             return response
+        if behaviors.no_usage:
+            closing_chunks = [c for c in closing_chunks if not c.get("usage")]
+            content_chunks = [{k: v for k, v in c.items() if k != "usage"} for c in content_chunks]
         events = [_sse(chunk) for chunk in content_chunks]
         if not behaviors.no_done:
             events += [_sse(chunk) for chunk in closing_chunks] + [b"data: [DONE]\n\n"]

@@ -9,6 +9,7 @@ from pathlib import Path
 import orjson
 import redis.asyncio as aioredis
 
+from gateway.admission import NO_TICKET
 from gateway.usage_ledger import UsageLedger, UsageRecord, usage_stream_key
 
 
@@ -41,8 +42,9 @@ async def test_replayed_records_are_counted_once(redis_url: str, tmp_path: Path)
     tenant = f"idem-{os.getpid()}-{time.monotonic_ns()}"
     ledger = UsageLedger(client, tmp_path / "spool")
     batch = [record("r1", tenant), record("r2", tenant), record("r1", tenant), record("x1", tenant + "-b")]
-    await ledger._write(batch)
-    await ledger._write(batch)
+    entries = [ledger._entry(r, NO_TICKET) for r in batch]
+    await ledger._write(entries)
+    await ledger._write(entries)
     entries = await client.xrange(usage_stream_key(tenant))
     assert [orjson.loads(e[b"event"])["request_id"] for _, e in entries] == ["r1", "r2"]
     assert await client.xlen(usage_stream_key(tenant + "-b")) == 1
@@ -54,7 +56,9 @@ async def test_spooled_records_are_replayed_once(redis_url: str, tmp_path: Path)
     tenant = f"spool-{os.getpid()}-{time.monotonic_ns()}"
     ledger = UsageLedger(client, tmp_path / "spool")
     (tmp_path / "spool").mkdir()
-    ledger._append_spool([record("s1", tenant), record("s2", tenant)])
+    ledger._append_spool(
+        [ledger._entry(record("s1", tenant), NO_TICKET), ledger._entry(record("s2", tenant), NO_TICKET)]
+    )
     # A spool file left by a worker that died mid-replay is picked up as well.
     (tmp_path / "spool" / "usage-1.replay-999999999").write_bytes(orjson.dumps(record("s3", tenant)) + b"\n")
     await ledger.start()

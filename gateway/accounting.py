@@ -1,0 +1,131 @@
+"""Per request: what admission must check before the call, and the usage record after it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from gateway.admission import NO_TICKET, Admission, Ticket, rules_for
+from gateway.auth import Principal
+from gateway.state import DeploymentTarget, GatewayState, ModelRoute
+from gateway.usage_record import UsageRecord
+from providers.base import Endpoint, Usage
+from providers.usage_estimate import estimate_prompt_tokens, max_output_tokens, usage_from_completion, usage_from_stream
+
+_HOLD_GRACE = 60.0
+"""A reservation outlives the request's deadline by this much before it counts as abandoned."""
+
+
+async def admit(
+    admission: Admission,
+    state: GatewayState,
+    principal: Principal,
+    route: ModelRoute,
+    endpoint: Endpoint,
+    body: dict[str, Any],
+    request_id: str,
+    allowed: set[str] | None,
+) -> Ticket:
+    """Charge the tenant's, team's and key's limits and reserve against their budgets (one Redis call);
+    no call at all when none applies."""
+    if principal.is_admin:
+        return NO_TICKET
+    rules = rules_for(principal, state.config.tenants.get(principal.tenant), route.name)
+    if rules.empty:
+        return NO_TICKET
+    prompt = output = cost = 0
+    if rules.needs_tokens:
+        prompt = estimate_prompt_tokens(endpoint, body)
+        output = max_output_tokens(endpoint, body, state.config.ledger.default_output_tokens)
+        if rules.budgets:
+            now = time.time()
+            # The dearest deployment that may serve it: failover must not outrun the reservation.
+            cost = max(
+                (
+                    t.pricing.estimate(now, prompt, output)
+                    for t in route.deployments
+                    if allowed is None or t.name in allowed
+                ),
+                default=0,
+            )
+    return await admission.admit(
+        principal,
+        rules,
+        request_id=request_id,
+        estimated_tokens=prompt + output,
+        estimated_cost=cost,
+        hold_seconds=route.plan.timeouts.deadline + _HOLD_GRACE,
+    )
+
+
+def settled_usage(
+    usage: Usage | None,
+    status: int,
+    endpoint: Endpoint,
+    body: dict[str, Any] | None,
+    completion: bytes | None = None,
+    relayed: Sequence[bytes] = (),
+) -> Usage:
+    """The upstream's own usage; where it gave none, a tiktoken count of what was sent and received,
+    marked estimated (a stream cut short or left by its client is billed for what was streamed)."""
+    if usage is not None:
+        return usage
+    if body is None or (status >= 400 and not relayed):
+        return Usage()
+    prompt = estimate_prompt_tokens(endpoint, body)
+    if completion is not None:
+        return usage_from_completion(completion, prompt)
+    if relayed:
+        return usage_from_stream(relayed, prompt)
+    return Usage()
+
+
+def usage_record(
+    *,
+    request_id: str,
+    principal: Principal,
+    tags: dict[str, str],
+    endpoint: Endpoint,
+    route: ModelRoute,
+    target: DeploymentTarget | None,
+    status: int,
+    stream: bool,
+    attempts: int,
+    usage: Usage,
+    duration: float,
+    ttft: float | None,
+    error: str | None,
+) -> UsageRecord:
+    now = time.time()
+    rated = target.pricing.rate(usage, now) if target is not None else None
+    return UsageRecord(
+        request_id=request_id,
+        ts=now,
+        tenant=principal.tenant,
+        team=principal.team,
+        project=principal.project,
+        key_id=principal.key_id,
+        tags=tags,
+        endpoint=endpoint.value,
+        model=route.name,
+        deployment=target.name if target is not None else None,
+        provider=target.provider_name if target is not None else None,
+        provider_kind=target.provider.kind if target is not None else None,
+        upstream_model=target.upstream_model if target is not None else None,
+        status=status,
+        stream=stream,
+        attempts=attempts,
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        cached_tokens=usage.cached_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
+        reasoning_tokens=usage.reasoning_tokens,
+        estimated=usage.estimated,
+        latency_ms=round(duration * 1000, 3),
+        ttft_ms=round(ttft * 1000, 3) if ttft is not None else None,
+        error=error,
+        cost_micro_usd=rated.cost if rated is not None else 0,
+        list_cost_micro_usd=rated.list_cost if rated is not None else 0,
+        price_version=rated.version if rated is not None else None,
+    )

@@ -1,0 +1,173 @@
+"""Settling one usage record in Redis: the idempotent ledger script and what each record asks of it.
+
+For each record, in one script call per tenant and batch:
+- the reservation its admission made is released (always, even for a replay: releasing is idempotent);
+- if its request id is new (a `SET NX` dedupe key), the event is appended to the tenant's usage stream,
+  the hour and day aggregates (team, model and deployment) are incremented, the spend counters of its
+  tenant, team and key for the day, month and all time grow by its cost, and its tpm limits are
+  corrected by the difference between the estimated and the actual tokens.
+The script returns each spend counter's new value, so the gateway can tell which soft-budget thresholds
+this very record crossed: counters only grow, so exactly one record crosses each threshold.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from gateway.admission import NO_TICKET, Ticket, reservation_keys, safe, spend_key
+from gateway.config.tenancy import RetentionConfig
+from gateway.usage_record import UsageRecord
+from policies.budgets import crossed_thresholds, period_window
+
+# KEYS[1]: the tenant's usage stream; KEYS[2..]: one dedupe key per record. ARGV[1]: dedupe TTL,
+# ARGV[2]: stream MAXLEN, ARGV[3]/[4]: the tenant's reservation zset and hash, then per record its
+# event JSON and its settlement JSON (cjson): rid, cost, now_ms, spend [[key, ttl]], agg [[key, ttl,
+# field prefix]], m (metric values in METRICS order), tpm [[key, interval_ms, token delta]].
+SETTLE_SCRIPT = """
+local metrics = {'requests', 'errors', 'prompt_tokens', 'completion_tokens', 'cached_tokens',
+  'cache_write_tokens', 'reasoning_tokens', 'cost_micro_usd', 'estimated'}
+local out = {}
+for i = 2, #KEYS do
+  local event = ARGV[3 + 2 * (i - 1)]
+  local s = cjson.decode(ARGV[4 + 2 * (i - 1)])
+  local held = redis.call('HGET', ARGV[4], s.rid)
+  if held then
+    local amount = nil
+    for part in string.gmatch(held, '[^|]+') do
+      if amount == nil then amount = tonumber(part) else redis.call('DECRBY', part, amount) end
+    end
+    redis.call('HDEL', ARGV[4], s.rid)
+    redis.call('ZREM', ARGV[3], s.rid)
+  end
+  if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ARGV[1]) then
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'event', event)
+    for _, agg in ipairs(s.agg) do
+      for m, name in ipairs(metrics) do
+        if s.m[m] ~= 0 then redis.call('HINCRBY', agg[1], agg[3] .. name, s.m[m]) end
+      end
+      redis.call('EXPIRE', agg[1], agg[2])
+    end
+    for _, sp in ipairs(s.spend) do
+      local after = redis.call('INCRBY', sp[1], s.cost)
+      if sp[2] > 0 then redis.call('EXPIRE', sp[1], sp[2]) end
+      if s.cost > 0 then out[#out + 1] = {s.rid, sp[1], after} end
+    end
+    for _, t in ipairs(s.tpm) do
+      local tat = tonumber(redis.call('GET', t[1]) or 0)
+      if tat > 0 and t[3] ~= 0 then
+        local new = tat + t[3] * t[2]
+        if new > s.now then
+          redis.call('SET', t[1], string.format('%.3f', new), 'PX', math.ceil(new - s.now) + 1000)
+        else
+          redis.call('DEL', t[1])
+        end
+      end
+    end
+  end
+end
+return out
+"""
+SETTLE_SHA = hashlib.sha1(SETTLE_SCRIPT.encode()).hexdigest()
+
+PERIODS = ("day", "month", "total")
+
+
+def usage_stream_key(tenant: str) -> str:
+    return f"sy:{{{tenant}}}:usage"
+
+
+def dedupe_key(tenant: str, request_id: str) -> str:
+    return f"sy:{{{tenant}}}:usage:seen:{request_id}"
+
+
+def aggregate_key(tenant: str, bucket: str) -> str:
+    """`bucket` is `d20261201` (a UTC day) or `h2026120113` (a UTC hour)."""
+    return f"sy:{{{tenant}}}:agg:{bucket}"
+
+
+def spend_scopes(tenant: str, team: str | None, key_id: str) -> tuple[str, ...]:
+    """Every scope whose spend is counted (budgets or not, so a budget added mid-period sees the period's
+    spend so far): the tenant, its team, its key."""
+    return ("tenant", *((f"team:{safe(team)}",) if team else ()), f"key:{safe(key_id)}")
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A soft-budget threshold that one record's cost crossed."""
+
+    tenant: str
+    scope: str
+    period: str
+    threshold: int
+    spend: int
+    limit: int
+
+
+def settlement(record: UsageRecord, ticket: Ticket, retention: RetentionConfig) -> dict[str, Any]:
+    """What the script does for `record` (JSON-serializable, so it can be spooled as it is)."""
+    tenant = record.tenant
+    now = record.ts
+    moment = datetime.fromtimestamp(now, UTC)
+    spend = []
+    for scope in spend_scopes(tenant, record.team, record.key_id):
+        for period in PERIODS:
+            window = period_window(period, now)
+            spend.append([spend_key(tenant, scope, window.id), window.ttl(now) or 0])
+    prefix = f"{record.team or '-'}|{record.model}|{record.deployment or '-'}|"
+    total_tokens = record.prompt_tokens + record.completion_tokens
+    return {
+        "rid": record.request_id,
+        "cost": record.cost_micro_usd,
+        "now": int(now * 1000),
+        "spend": spend,
+        "agg": [
+            [aggregate_key(tenant, f"d{moment:%Y%m%d}"), int(retention.daily), prefix],
+            [aggregate_key(tenant, f"h{moment:%Y%m%d%H}"), int(retention.hourly), prefix],
+        ],
+        "m": [
+            1,
+            1 if record.status >= 400 else 0,
+            record.prompt_tokens,
+            record.completion_tokens,
+            record.cached_tokens,
+            record.cache_write_tokens,
+            record.reasoning_tokens,
+            record.cost_micro_usd,
+            1 if record.estimated else 0,
+        ],
+        "tpm": [[key, interval, total_tokens - ticket.estimated_tokens] for key, interval in ticket.tpm],
+        "alerts": [
+            [spend_key(tenant, c.scope, c.window.id), c.scope, c.budget.period, c.limit, list(c.budget.alert_at)]
+            for c in ticket.budgets
+        ]
+        if ticket is not NO_TICKET
+        else [],
+    }
+
+
+def script_args(tenant: str, items: list[tuple[str, bytes, bytes]], dedupe_seconds: int, maxlen: int) -> list[Any]:
+    """The EVALSHA arguments for one tenant's (request id, event JSON, settlement JSON) triples."""
+    keys = [usage_stream_key(tenant), *(dedupe_key(tenant, rid) for rid, _, _ in items)]
+    args: list[Any] = [dedupe_seconds, maxlen, *reservation_keys(tenant)]
+    for _, event, settle in items:
+        args.extend((event, settle))
+    return [len(keys), *keys, *args]
+
+
+def alerts_from(tenant: str, settles: dict[str, dict[str, Any]], reply: list[Any]) -> list[Alert]:
+    """The thresholds crossed, from the script's [rid, spend key, spend after] triples."""
+    found: list[Alert] = []
+    for rid, key, after in reply:
+        settle = settles.get(rid.decode() if isinstance(rid, bytes) else rid)
+        if settle is None:
+            continue
+        key = key.decode() if isinstance(key, bytes) else key
+        for alert_key, scope, period, limit, thresholds in settle["alerts"]:
+            if alert_key == key:
+                after = int(after)
+                for threshold in crossed_thresholds(after - settle["cost"], after, limit, tuple(thresholds)):
+                    found.append(Alert(tenant, scope, period, threshold, after, limit))
+    return found

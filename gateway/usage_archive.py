@@ -1,0 +1,303 @@
+"""The durable archive of the usage streams: every event in daily JSON-lines files, off the hot path.
+
+Each gateway process runs one `UsageArchive` under its own consumer name in the consumer group
+`archive` of every tenant's usage stream (the tenants are the members of the set `sy:tenants`).
+A round reads, per tenant:
+
+- what this consumer read earlier but never acknowledged (once per process: after a restart),
+- what other consumers left pending for longer than `min_idle` (a worker that died; XAUTOCLAIM),
+- what is new (XREADGROUP `>`).
+
+It appends each event as one JSON line to `<directory>/<YYYY-MM-DD>/<consumer>.jsonl` (the UTC
+date of the event's `ts`), flushes and fsyncs the file, and only then acknowledges the entries.
+
+Delivery is at least once, not exactly once: a crash between the fsync and the XACK, or a
+consumer that was only slow when another reclaimed its entries, writes the same event twice.
+Readers dedupe by `request_id` (`gateway.reports.query.load_events`).
+
+An entry whose `event` field is not a JSON object with a numeric `ts` is not dropped either: it
+goes, with its stream and id, to `<directory>/unreadable/<consumer>.jsonl` and is acknowledged.
+Redis errors are logged and retried on the next round; the loop never dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError, ResponseError
+
+from gateway.usage_ledger import usage_stream_key
+
+log = logging.getLogger("switchyard.archive")
+
+TENANTS_KEY = "sy:tenants"
+ARCHIVE_GROUP = "archive"
+UNREADABLE_DIR = "unreadable"
+_CONSUMER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+StreamId = tuple[int, int]
+Entry = tuple[Any, Mapping[Any, Any] | None]
+
+
+class UsageArchive:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        directory: Path,
+        consumer: str,
+        *,
+        min_idle: float = 60.0,
+        interval: float = 2.0,
+        batch: int = 1000,
+    ) -> None:
+        """`consumer` names this process in the group and its files (letters, digits, `._-`);
+        entries pending on another consumer for `min_idle` seconds are taken over."""
+        if not _CONSUMER_NAME.fullmatch(consumer):
+            raise ValueError(f"consumer name {consumer!r} must be letters, digits, '.', '_' or '-'")
+        self._redis = redis
+        self._dir = directory
+        self._consumer = consumer
+        self._min_idle_ms = max(0, int(min_idle * 1000))
+        self._interval = interval
+        self._batch = batch
+        self._groups: set[str] = set()
+        """Tenants whose group is known to exist."""
+        self._own_checked: set[str] = set()
+        """Tenants whose entries pending on this consumer were re-read since this process started."""
+        self._unacked: dict[str, list[Any]] = {}
+        """Entry ids written to disk whose XACK failed: acknowledged first next round, not written again."""
+        self._round = asyncio.Lock()
+        """One round at a time per consumer (the loop, or a caller's drain_once)."""
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.archived = 0
+        """Lines written since start-up."""
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self._dir.mkdir, parents=True, exist_ok=True)
+        self._stop.clear()
+        self._task = asyncio.create_task(self._run(), name="usage-archive")
+
+    async def aclose(self, timeout: float = 10.0) -> None:
+        """Let the current round finish (its entries then need no second write), then stop."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stop.set()
+        try:
+            await asyncio.wait_for(task, timeout)
+        except TimeoutError:
+            # wait_for cancelled the task: what it read but did not acknowledge is archived next start
+            log.warning("usage archive: the last round did not finish within %ss", timeout)
+
+    async def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                await self.drain_once()
+            except Exception:
+                log.exception("usage archive: unexpected error; retrying next round")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self._interval)
+
+    async def drain_once(self) -> int:
+        """Archive everything pending now in every tenant's stream; return the number of lines written.
+
+        Never raises for Redis or disk errors: they are logged, and what was not acknowledged is
+        retried on the next call."""
+        async with self._round:
+            return await self._drain_all()
+
+    async def _drain_all(self) -> int:
+        try:
+            tenants = sorted(_text(t) for t in await self._redis.smembers(TENANTS_KEY))
+        except (RedisError, OSError) as exc:
+            log.warning("usage archive: cannot list tenants (%s: %s); retrying next round", type(exc).__name__, exc)
+            return 0
+        before = self.archived
+        for tenant in tenants:
+            try:
+                await self._drain_tenant(tenant)
+            except (RedisError, OSError) as exc:
+                log.warning(
+                    "usage archive: tenant %s failed (%s: %s); retrying next round", tenant, type(exc).__name__, exc
+                )
+                self._groups.discard(tenant)  # the stream may have been deleted with its group
+                self._own_checked.discard(tenant)  # what was read but not written is pending on us
+        return self.archived - before
+
+    async def _drain_tenant(self, tenant: str) -> None:
+        key = usage_stream_key(tenant)
+        unacked = self._unacked.pop(tenant, None)
+        if unacked:
+            await self._ack(tenant, key, unacked)
+        if tenant not in self._groups:
+            try:
+                await self._redis.xgroup_create(key, ARCHIVE_GROUP, id="0", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+            self._groups.add(tenant)
+        if tenant not in self._own_checked:
+            await self._drain_own(tenant, key)
+        cursor: Any = "0-0"
+        deleted = False
+        while True:
+            reply = await self._redis.xautoclaim(
+                key, ARCHIVE_GROUP, self._consumer, self._min_idle_ms, start_id=cursor, count=self._batch
+            )
+            # Redis 6.2 answers nil for an entry trimmed while pending and leaves it pending, now on us;
+            # Redis 7 drops it from the pending list itself and lists its id in reply[2].
+            cursor, claimed = reply[0], reply[1]
+            deleted = deleted or any(entry_id is None for entry_id, _ in claimed)
+            await self._archive(tenant, key, claimed)
+            if _text(cursor) == "0-0":
+                break
+        if deleted:
+            await self._drain_own(tenant, key)  # reads those as (id, {}) and acknowledges them
+        while True:
+            entries = await self._read(key, ">")
+            await self._archive(tenant, key, entries)
+            if len(entries) < self._batch:
+                break
+
+    async def _drain_own(self, tenant: str, key: str) -> None:
+        """Archive the entries pending on this consumer: read before a crash, or claimed."""
+        last: Any = "0"
+        while True:  # an explicit id reads this consumer's own pending entries after it
+            entries = await self._read(key, last)
+            await self._archive(tenant, key, entries)
+            if len(entries) < self._batch:
+                break
+            last = entries[-1][0]
+        self._own_checked.add(tenant)
+
+    async def _read(self, key: str, last: Any) -> list[Entry]:
+        reply: Any = await self._redis.xreadgroup(ARCHIVE_GROUP, self._consumer, {key: last}, count=self._batch)
+        if not reply:
+            return []
+        if isinstance(reply, dict):  # RESP3: {stream: [entries]} (or {stream: entries}, depending on the parser)
+            entries = next(iter(reply.values()))
+            return list(entries[0]) if entries and isinstance(entries[0], list) else list(entries)
+        return list(reply[0][1])
+
+    async def _archive(self, tenant: str, key: str, entries: Sequence[Entry]) -> None:
+        lines: dict[Path, list[bytes]] = {}
+        ids: list[Any] = []
+        for entry_id, fields in entries:
+            if entry_id is None:
+                continue
+            ids.append(entry_id)
+            if not fields:
+                continue  # trimmed from the stream while pending: nothing is left to archive
+            line, day = _line(fields, key, entry_id)
+            folder = self._dir / (day or UNREADABLE_DIR)
+            lines.setdefault(folder / f"{self._consumer}.jsonl", []).append(line)
+        if lines:
+            await asyncio.to_thread(_append_durably, lines)
+            self.archived += sum(len(batch) for batch in lines.values())
+        if ids:
+            await self._ack(tenant, key, ids)
+
+    async def _ack(self, tenant: str, key: str, ids: list[Any]) -> None:
+        try:
+            await self._redis.xack(key, ARCHIVE_GROUP, *ids)
+        except (RedisError, OSError):
+            self._unacked.setdefault(tenant, []).extend(ids)
+            raise
+
+
+def _line(fields: Mapping[Any, Any], key: str, entry_id: Any) -> tuple[bytes, str | None]:
+    """The archive line of one stream entry and the UTC date it belongs to (None: unreadable)."""
+    raw = fields.get(b"event", fields.get("event"))
+    try:
+        event = orjson.loads(raw)
+        if not isinstance(event, dict):
+            raise TypeError("not a JSON object")
+        day = datetime.fromtimestamp(float(event["ts"]), UTC).strftime("%Y-%m-%d")
+    except (orjson.JSONDecodeError, TypeError, KeyError, ValueError, OverflowError, OSError):
+        entry = {"stream": key, "id": _text(entry_id), "fields": {_text(k): _text(v) for k, v in fields.items()}}
+        return orjson.dumps(entry), None
+    return orjson.dumps(event), day
+
+
+def _append_durably(lines: Mapping[Path, Sequence[bytes]]) -> None:
+    for path, batch in lines.items():
+        new_dir = not path.parent.exists()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if new_dir:
+            _fsync_dir(path.parent.parent)
+        new_file = not path.exists()
+        data = b"".join(line + b"\n" for line in batch)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)  # read: to check the last byte
+        try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                data = b"\n" + data  # an earlier write was cut short: never glue a line onto its torn end
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if new_file:
+            _fsync_dir(path.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a new directory entry durable, not only the file's contents."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+async def prune_stream(redis: aioredis.Redis, tenant: str, keep_seconds: float, *, now: float | None = None) -> int:
+    """Trim the tenant's usage stream of entries older than `keep_seconds` that the archive has acknowledged.
+
+    Never trims at or past the group's oldest pending entry, nor past its last-delivered id (entries
+    the archive has not read yet); a stream without the `archive` group is left alone. Returns the
+    number of entries removed. Raises RedisError.
+    """
+    key = usage_stream_key(tenant)
+    now = time.time() if now is None else now
+    limit: StreamId = (max(0, int((now - keep_seconds) * 1000)), 0)
+    try:
+        groups = await redis.xinfo_groups(key)
+    except ResponseError as exc:
+        if "no such key" in str(exc).lower():
+            return 0
+        raise
+    group = next((g for g in groups if _text(g["name"]) == ARCHIVE_GROUP), None)
+    if group is None:
+        return 0
+    delivered = _parse_id(group["last-delivered-id"])
+    limit = min(limit, (delivered[0], delivered[1] + 1))
+    if int(group["pending"]):
+        # New deliveries after this point get ids above last-delivered-id, so they stay above the limit.
+        oldest = (await redis.xpending(key, ARCHIVE_GROUP))["min"]
+        if oldest is not None:
+            limit = min(limit, _parse_id(oldest))
+    if limit <= (0, 1):
+        return 0
+    return int(await redis.xtrim(key, minid=f"{limit[0]}-{limit[1]}", approximate=False))
+
+
+def _parse_id(value: Any) -> StreamId:
+    ms, _, seq = _text(value).partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)

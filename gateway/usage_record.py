@@ -1,0 +1,60 @@
+"""The usage record: one per request, the unit of cost attribution."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class UsageRecord:
+    """One completed request, as written to the tenant's usage stream and the archive (JSON, orjson).
+
+    Tokens follow OpenAI's convention: `cached_tokens` and `cache_write_tokens` are counted inside
+    `prompt_tokens`, `reasoning_tokens` inside `completion_tokens`. Money is integer micro-USD.
+    """
+
+    request_id: str
+    ts: float
+    """UNIX seconds when the request completed; the cost is rated at this instant."""
+    tenant: str
+    team: str | None
+    key_id: str
+    endpoint: str
+    model: str
+    """The logical model the client asked for."""
+    deployment: str | None
+    status: int
+    stream: bool
+    attempts: int
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    reasoning_tokens: int
+    estimated: bool
+    latency_ms: float
+    ttft_ms: float | None
+    error: str | None
+    project: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    provider: str | None = None
+    """The config's provider name of the deployment that served (or failed last)."""
+    provider_kind: str | None = None
+    upstream_model: str | None = None
+    cache_write_tokens: int = 0
+    images: int = 0
+    audio_seconds: float = 0.0
+    cost_micro_usd: int = 0
+    """What the tenant is charged (the deployment's price, or the catalog's)."""
+    list_cost_micro_usd: int = 0
+    """The same usage at the catalog's list price (equals `cost_micro_usd` without an override)."""
+    price_version: str | None = None
+    """Which price rated it, e.g. `catalog:gpt-4o-mini@2024-07-18`; None: no price known (cost 0)."""
+    currency: str = "USD"
+
+
+def usage_stream_key(tenant: str) -> str:
+    return f"sy:{{{tenant}}}:usage"
+
+
+def dedupe_key(tenant: str, request_id: str) -> str:
+    return f"sy:{{{tenant}}}:usage:seen:{request_id}"
