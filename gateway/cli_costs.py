@@ -6,13 +6,13 @@ import enum
 import io
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated
 
-import httpx
 import orjson
 import typer
 from rich.console import Console
 
+from gateway.cli_admin import DEFAULT_URL, AdminKey, Url, admin_call
 from gateway.reports.render import from_json, to_table
 
 costs_app = typer.Typer(no_args_is_help=True, help="Cost and usage reports from a running gateway.")
@@ -43,29 +43,19 @@ def report(
     bucket: Annotated[str, typer.Option(help="hour, day, month or none.")] = "day",
     output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.TABLE,
     tenant: Annotated[str | None, typer.Option(help="Only these tenants (comma-separated).")] = None,
-    url: Annotated[str, typer.Option(envvar="SWITCHYARD_URL", help="The gateway.")] = "http://127.0.0.1:8080",
-    admin_key: Annotated[
-        str | None, typer.Option(envvar="SWITCHYARD_ADMIN_KEY", help="The admin key.", show_default=False)
-    ] = None,
+    url: Url = DEFAULT_URL,
+    admin_key: AdminKey = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write to FILE instead of the terminal.")
     ] = None,
 ) -> None:
     """Print a cost report: the table ends with a TOTAL line; csv, json and focus are the API's own bytes."""
-    if not admin_key:
-        _fail("an admin key is needed: pass --admin-key or set SWITCHYARD_ADMIN_KEY", code=2)
     params = {"group_by": group_by, "bucket": bucket}
     params["format"] = "json" if output_format in (OutputFormat.TABLE, OutputFormat.JSON) else output_format.value
     for name, value in (("since", since), ("until", until), ("tenant", tenant)):
         if value:
             params[name] = value
-    endpoint = url.rstrip("/") + "/admin/v1/costs"
-    try:
-        response = httpx.get(endpoint, params=params, headers={"authorization": f"Bearer {admin_key}"}, timeout=300)
-    except httpx.HTTPError as exc:
-        _fail(f"cannot reach {endpoint}: {exc}")
-    if response.status_code >= 400:
-        _fail(f"{_error_message(response)} (HTTP {response.status_code})")
+    response = admin_call("GET", url, admin_key, "/admin/v1/costs", params=params, timeout=300)
     if output_format is OutputFormat.TABLE:
         table = to_table(from_json(response.json()))
         if output is None:
@@ -83,19 +73,3 @@ def report(
         sys.stdout.flush()
     else:
         output.write_bytes(content)
-
-
-def _error_message(response: httpx.Response) -> str:
-    try:
-        data: Any = response.json()
-    except ValueError:
-        return response.text.strip()[:500] or response.reason_phrase
-    error = data.get("error") if isinstance(data, dict) else None
-    if isinstance(error, dict) and error.get("message"):
-        return str(error["message"])
-    return response.text.strip()[:500]
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
