@@ -96,9 +96,11 @@ def usage_record(
     duration: float,
     ttft: float | None,
     error: str | None,
+    images: int = 0,
+    audio_seconds: float = 0.0,
 ) -> UsageRecord:
     now = time.time()
-    rated = target.pricing.rate(usage, now) if target is not None else None
+    rated = target.pricing.rate(usage, now, images, audio_seconds) if target is not None else None
     return UsageRecord(
         request_id=request_id,
         ts=now,
@@ -125,6 +127,8 @@ def usage_record(
         latency_ms=round(duration * 1000, 3),
         ttft_ms=round(ttft * 1000, 3) if ttft is not None else None,
         error=error,
+        images=images,
+        audio_seconds=audio_seconds,
         cost_micro_usd=rated.cost if rated is not None else 0,
         list_cost_micro_usd=rated.list_cost if rated is not None else 0,
         price_version=rated.version if rated is not None else None,

@@ -138,7 +138,10 @@ class PassthroughEndpoint:
         finally:
             await response.aclose()
         await send({"type": "http.response.body", "body": b"", "more_body": False})
-        usage = _usage(bytes(head)) if response.content_type.startswith("application/json") else None
+        usage = None
+        if response.content_type.startswith("application/json"):
+            usage = _usage(bytes(head))
+            lifecycle.images, lifecycle.audio_seconds = _media(bytes(head))
         lifecycle.finish(status, served.target, served.attempts, usage, None, error)
 
 
@@ -162,6 +165,23 @@ def _json_body(data: dict[str, Any]) -> Any:
         return RawBody(chunks=chunks, content_type="application/json", length=len(payload))
 
     return make
+
+
+def _media(body: bytes) -> tuple[int, float]:
+    """Images generated and seconds of audio transcribed, for per-image and per-minute prices."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return 0, 0.0
+    if not isinstance(data, dict):
+        return 0, 0.0
+    images = data.get("data")
+    count = sum(1 for item in images if isinstance(item, dict)) if isinstance(images, list) else 0
+    seconds = data.get("duration")  # verbose_json transcriptions
+    usage = data.get("usage")
+    if isinstance(usage, dict) and usage.get("type") == "duration":  # newer transcription responses
+        seconds = usage.get("seconds")
+    return count, float(seconds) if isinstance(seconds, int | float) and seconds > 0 else 0.0
 
 
 def _usage(body: bytes) -> Usage | None:

@@ -154,10 +154,12 @@ class RequestLifecycle:
 
     __slots__ = (
         "allowed",
+        "audio_seconds",
         "body",
         "completion",
         "endpoint",
         "headers",
+        "images",
         "principal",
         "relayed",
         "request_id",
@@ -189,6 +191,8 @@ class RequestLifecycle:
         self.body: dict[str, Any] | None = None
         """The OpenAI request, for a token estimate when the upstream reports no usage."""
         self.completion: bytes | None = None
+        self.images = 0
+        self.audio_seconds = 0.0
         self.relayed: list[bytes] = []
         """The stream's bytes as relayed (references, not copies), counted only if no usage comes."""
         self.runtime = runtime
@@ -326,6 +330,8 @@ class RequestLifecycle:
             duration=duration,
             ttft=ttft,
             error=error,
+            images=self.images,
+            audio_seconds=self.audio_seconds,
         )
         if record.cost_micro_usd:
             runtime.metrics.cost.labels(record.tenant, record.model).inc(record.cost_micro_usd / 1e6)

@@ -56,7 +56,10 @@ async def audio(request: web.Request, body: dict[str, Any], behaviors: Any) -> w
     text = f"fake transcript of {file.get('size', 0)} bytes"
     if body.get("response_format") == "text":
         return web.Response(text=text + "\n", content_type="text/plain")
-    return web.Response(body=orjson.dumps({"text": text}), content_type="application/json")
+    payload: dict[str, Any] = {"text": text}
+    if body.get("response_format") == "verbose_json":  # as 16 kHz 16-bit mono: 32,000 bytes a second
+        payload.update(task="transcribe", language="english", duration=file.get("size", 0) / 32000, segments=[])
+    return web.Response(body=orjson.dumps(payload), content_type="application/json")
 
 
 ROUTES = {

@@ -22,6 +22,12 @@ def gateway(module_gateway_factory: GatewayFactory, upstream: FakeOpenAI) -> Gat
         providers={"fake": upstream_provider(upstream), "mock": {"kind": "mock"}},
         models={
             "img": {"deployments": [{"provider": "fake", "model": "gpt-image-1"}]},
+            "img-priced": {
+                "deployments": [{"provider": "fake", "model": "gpt-image-1", "price": {"per_image": 0.04, "input": 5}}]
+            },
+            "stt-priced": {
+                "deployments": [{"provider": "fake", "model": "whisper-1", "price": {"per_audio_minute": 0.006}}]
+            },
             "mod": {"deployments": [{"provider": "fake", "model": "omni-moderation-latest"}]},
             "stt": {
                 "deployments": [
@@ -85,3 +91,24 @@ def test_upload_errors(gateway: Gateway) -> None:
     with pytest.raises(openai.BadRequestError) as info:
         gateway.openai().images.generate(model="mock-only", prompt="x")
     assert info.value.code == "unsupported_endpoint"
+
+
+def test_images_and_audio_minutes_are_priced(gateway: Gateway, redis_url: str) -> None:
+    import redis
+
+    from tests.integration.ledger_support import wait_events
+
+    store = redis.Redis.from_url(redis_url)
+    store.delete("sy:{acme}:usage")
+    image = gateway.openai().images.with_raw_response.generate(model="img-priced", prompt="two squares", n=2)
+    audio = gateway.openai().audio.transcriptions.with_raw_response.create(
+        model="stt-priced", file=("talk.wav", b"\0" * 32000 * 90, "audio/wav"), response_format="verbose_json"
+    )
+    found = {e["request_id"]: e for e in wait_events(store, "acme", 2)}
+    store.close()
+    images = found[image.headers["x-request-id"]]
+    assert images["images"] == 2
+    assert images["cost_micro_usd"] == 2 * 40_000 + round(7 * 5)  # two images plus 7 input tokens at $5/M
+    speech = found[audio.headers["x-request-id"]]
+    assert speech["audio_seconds"] == 90.0
+    assert speech["cost_micro_usd"] == 9_000  # 1.5 minutes at $0.006
