@@ -56,11 +56,20 @@ def compare(base: Metrics, other: Metrics, suffix: str = "") -> Metrics:
     if suffix:
         out[f"cpu_ratio{suffix}"] = ratio("cpu_ms_per_req")
         out[f"tree_cpu_ratio{suffix}"] = ratio("tree_cpu_ms_per_req")
+        out[f"rps_ratio{suffix}"] = ratio("rps")
     return out
 
 
 # (target row, baseline, key suffix): the relay and the gateway over direct, the gateway over the relay.
-_COMPARISONS = (("relay", "direct", ""), ("gateway", "direct", ""), ("gateway", "relay", "_over_relay"))
+_COMPARISONS = (
+    ("relay", "direct", ""),
+    ("gateway", "direct", ""),
+    ("gateway", "relay", "_over_relay"),
+    ("gateway+acct", "direct", ""),
+    ("gateway+acct", "relay", "_over_relay"),
+    ("gateway+acct", "gateway", "_over_gateway"),
+)
+"""`gateway+acct` (--accounting): the gateway with budgets and rate limits on, against the plain gateway."""
 
 
 def summarize(sets: list[dict[str, Metrics]]) -> dict[str, Metrics]:
@@ -91,6 +100,8 @@ _COLUMNS: list[tuple[str, str, str]] = [
     ("CPU ms/req", "cpu_ms_per_req", "{:.3f}"),
     ("+children", "tree_cpu_ms_per_req", "{:.3f}"),
     ("CPU/relay", "cpu_ratio_over_relay", "{:.2f}x"),
+    ("req/s vs gw", "rps_ratio_over_gateway", "{:.2f}x"),
+    ("CPU vs gw", "tree_cpu_ratio_over_gateway", "{:.2f}x"),
     ("peak RSS MB", "peak_rss_mb", "{:.1f}"),
     ("KB/stream", "kb_per_stream", "{:.1f}"),
 ]
@@ -132,6 +143,9 @@ CPU ms/req: utime+stime of the measured process during the run / completed reque
 CPU/relay: gateway CPU ms/req / relay CPU ms/req, per repeat, median: the cost of the gateway's features
   over the bare stack. peak RSS: VmHWM of that process.
 KB/stream: (RSS with all streams open - RSS before) / streams. Memory figures: the maximum over repeats.
+gateway+acct (--accounting): tenant budget, rpm and tpm on (one admission script call per request, ledger
+  settlement after it); "vs gw" columns divide it by the plain gateway of the same repeat (CPU with children,
+  since Redis does part of the work).
 """
 
 

@@ -75,6 +75,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--direct-only", action="store_true", help="no relay, no gateway: measure the upstream only"
     )
     p.add_argument("--no-relay", action="store_true", help="do not start the bare relay")
+    p.add_argument(
+        "--accounting",
+        action="store_true",
+        help="also run a gateway with a tenant budget and rpm/tpm limits on (target gateway+acct)",
+    )
     p.add_argument("--keep-logs", action="store_true", help="keep the temp dir with the services' logs")
     p.add_argument("--results-dir", type=Path, default=REPO_ROOT / "benchmarks" / "results")
     args = p.parse_args(argv)
@@ -97,17 +102,20 @@ def start_proxies(args: argparse.Namespace, tmp: Path, up_port: int, services: l
         relay.wait_http(f"http://127.0.0.1:{port}/healthz", timeout=30)
         url = f"http://127.0.0.1:{port}/v1/chat/completions"
         targets.append(Target("relay", url, GATEWAY_KEY, "bench", "bench-slow", relay))
-    port = free_port()
-    config = tmp / "gateway.yaml"
-    config.write_text(gateway_config(tmp / "data", up_port))
-    argv = [sys.executable, "-m", "gateway", "serve", "--config", str(config)]
-    gateway = Service("gateway", [*argv, "--host", "127.0.0.1", "--port", str(port)], tmp / "gw.log")
-    services.append(gateway)
-    gateway.start()
-    gateway.wait_http(f"http://127.0.0.1:{port}/healthz", timeout=60)
-    gateway.adopt_descendants()
-    url = f"http://127.0.0.1:{port}/v1/chat/completions"
-    targets.append(Target("gateway", url, GATEWAY_KEY, "bench", "bench-slow", gateway))
+    variants = [("gateway", False)] + ([("gateway+acct", True)] if args.accounting else [])
+    for name, accounting in variants:
+        port = free_port()
+        slug = name.replace("+", "-")
+        config = tmp / f"{slug}.yaml"
+        config.write_text(gateway_config(tmp / f"data-{slug}", up_port, accounting))
+        argv = [sys.executable, "-m", "gateway", "serve", "--config", str(config)]
+        gateway = Service(name, [*argv, "--host", "127.0.0.1", "--port", str(port)], tmp / f"{slug}.log")
+        services.append(gateway)
+        gateway.start()
+        gateway.wait_http(f"http://127.0.0.1:{port}/healthz", timeout=60)
+        gateway.adopt_descendants()
+        url = f"http://127.0.0.1:{port}/v1/chat/completions"
+        targets.append(Target(name, url, GATEWAY_KEY, "bench", "bench-slow", gateway))
     return targets
 
 

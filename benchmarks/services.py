@@ -26,30 +26,46 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def gateway_config(data_dir: Path, upstream_port: int) -> str:
-    return f"""\
+ACCOUNTING = """\
+tenants:
+  bench:
+    budget: {usd: 1000000000, period: month}
+    rate_limit: {rpm: 1000000000, tpm: 1000000000000}
+"""
+
+
+def gateway_config(data_dir: Path, upstream_port: int, accounting: bool = False) -> str:
+    """The benchmark's gateway; with `accounting`, the tenant has a budget and rpm/tpm limits, and the
+    deployments a price, so every request runs admission and settlement."""
+    price = ", price: {input: 0.15, output: 0.6}" if accounting else ""
+    return _BASE_CONFIG.format(data_dir=data_dir, upstream_port=upstream_port, price=price) + (
+        ACCOUNTING if accounting else ""
+    )
+
+
+_BASE_CONFIG = f"""\
 server:
   host: 127.0.0.1
   port: 8080
-  data_dir: {data_dir}
+  data_dir: {{data_dir}}
 store:
   redis_url: ""
 auth:
   admin_key: sk-bench-admin
   keys:
-    - {{key: {GATEWAY_KEY}, tenant: bench}}
+    - {{{{key: {GATEWAY_KEY}, tenant: bench}}}}
 providers:
   upstream:
     kind: openai
-    base_url: http://127.0.0.1:{upstream_port}/v1
+    base_url: http://127.0.0.1:{{upstream_port}}/v1
     api_key: {UPSTREAM_KEY}
 models:
   bench:
     deployments:
-      - {{provider: upstream, model: {FAST_UPSTREAM_MODEL}}}
+      - {{{{provider: upstream, model: {FAST_UPSTREAM_MODEL}{{price}}}}}}
   bench-slow:
     deployments:
-      - {{provider: upstream, model: {SLOW_UPSTREAM_MODEL}}}
+      - {{{{provider: upstream, model: {SLOW_UPSTREAM_MODEL}{{price}}}}}}
 """
 
 

@@ -14,20 +14,21 @@ answer, the tenant's `on_store_outage` decides: admit without limits (open) or a
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import re
 import time
 from dataclasses import dataclass
 
+import orjson
 import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisError
 
 from gateway.asgi_io import Headers
 from gateway.auth import Principal
 from gateway.config.tenancy import BudgetConfig, RateLimitConfig, TenantConfig
 from gateway.metrics import Metrics
+from gateway.script_batcher import ScriptBatcher
 from policies.budgets import PeriodWindow, period_window
 from providers.errors import BudgetExceeded, RateLimited, ServiceUnavailable
 
@@ -36,64 +37,58 @@ log = logging.getLogger("switchyard.admission")
 WINDOW_MS = 60_000
 _UNSAFE = re.compile(r"[^A-Za-z0-9._:@/-]")
 
-# KEYS: [1] reservation expiry zset, [2] reservation hash, [3 .. 2+n_limits] GCRA keys, then per budget
-# its spend and reserved counters. ARGV: now_ms, request id, reservation expiry ms, estimate (micro-USD),
-# n_limits, n_budgets, then per limit (limit, window_ms, cost), then per budget (limit, ttl seconds).
+# KEYS[1]: the tenant's reservation expiry zset (it routes the call: every key shares the tenant's hash
+# tag). ARGV[1]: one JSON object, so redis-py encodes one argument instead of dozens: now (ms), rid,
+# expires (ms), estimate (micro-USD), held (the reservation hash), limits [[key, limit, window_ms, cost]],
+# budgets [[spend key, reserved key, limit, ttl seconds]].
 _ADMIT_SCRIPT = """
-local now = tonumber(ARGV[1])
+local a = cjson.decode(ARGV[1])
+local now = a.now
 local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 100)
 for _, rid in ipairs(expired) do
-  local held = redis.call('HGET', KEYS[2], rid)
+  local held = redis.call('HGET', a.held, rid)
   if held then
     local amount = nil
     for part in string.gmatch(held, '[^|]+') do
       if amount == nil then amount = tonumber(part) else redis.call('DECRBY', part, amount) end
     end
-    redis.call('HDEL', KEYS[2], rid)
+    redis.call('HDEL', a.held, rid)
   end
   redis.call('ZREM', KEYS[1], rid)
 end
-local n_limits = tonumber(ARGV[5])
-local n_budgets = tonumber(ARGV[6])
 local tats = {}
-for i = 1, n_limits do
-  local at = 7 + 3 * (i - 1)
-  local limit, window, cost = tonumber(ARGV[at]), tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2])
+for i, l in ipairs(a.limits) do
+  local limit, window, cost = l[2], l[3], l[4]
   if cost > limit then return {0, 'too_large', i, -1} end
-  local tat = tonumber(redis.call('GET', KEYS[2 + i]) or now)
+  local tat = tonumber(redis.call('GET', l[1]) or now)
   if tat < now then tat = now end
   local new = tat + cost * window / limit
   if new - window > now then return {0, 'rate', i, math.ceil(new - window - now)} end
   tats[i] = new
 end
-local estimate = tonumber(ARGV[4])
-local first_budget_arg = 7 + 3 * n_limits
-for j = 1, n_budgets do
-  local limit = tonumber(ARGV[first_budget_arg + 2 * (j - 1)])
-  local spend = tonumber(redis.call('GET', KEYS[1 + n_limits + 2 * j]) or 0)
-  local reserved = tonumber(redis.call('GET', KEYS[2 + n_limits + 2 * j]) or 0)
-  if spend + reserved + estimate > limit then return {0, 'budget', j, spend, reserved} end
+local estimate = a.estimate
+for j, b in ipairs(a.budgets) do
+  local spend = tonumber(redis.call('GET', b[1]) or 0)
+  local reserved = tonumber(redis.call('GET', b[2]) or 0)
+  if spend + reserved + estimate > b[3] then return {0, 'budget', j, spend, reserved} end
 end
 local out = {1}
-for i = 1, n_limits do
-  redis.call('SET', KEYS[2 + i], string.format('%.3f', tats[i]), 'PX', math.ceil(tats[i] - now) + 1000)
+for i, l in ipairs(a.limits) do
+  redis.call('SET', l[1], string.format('%.3f', tats[i]), 'PX', math.ceil(tats[i] - now) + 1000)
   out[#out + 1] = math.ceil(tats[i] - now)
 end
-if n_budgets > 0 and estimate > 0 then
-  local held = {estimate}
-  for j = 1, n_budgets do
-    local key = KEYS[2 + n_limits + 2 * j]
-    redis.call('INCRBY', key, estimate)
-    local ttl = tonumber(ARGV[first_budget_arg + 2 * (j - 1) + 1])
-    if ttl > 0 then redis.call('EXPIRE', key, ttl) end
-    held[#held + 1] = key
+if #a.budgets > 0 and estimate > 0 then
+  local held = {string.format('%d', estimate)}
+  for _, b in ipairs(a.budgets) do
+    redis.call('INCRBY', b[2], string.format('%d', estimate))
+    if b[4] > 0 then redis.call('EXPIRE', b[2], b[4]) end
+    held[#held + 1] = b[2]
   end
-  redis.call('HSET', KEYS[2], ARGV[2], table.concat(held, '|'))
-  redis.call('ZADD', KEYS[1], ARGV[3], ARGV[2])
+  redis.call('HSET', a.held, a.rid, table.concat(held, '|'))
+  redis.call('ZADD', KEYS[1], a.expires, a.rid)
 end
 return out
 """
-_ADMIT_SHA = hashlib.sha1(_ADMIT_SCRIPT.encode()).hexdigest()
 
 
 def safe(part: str) -> str:
@@ -209,6 +204,7 @@ class Admission:
         self._redis = client
         self._metrics = metrics
         self._down_until = 0.0
+        self._script = ScriptBatcher(client, _ADMIT_SCRIPT)
 
     async def admit(
         self,
@@ -228,30 +224,37 @@ class Admission:
             BudgetCheck(scope, b, round(b.usd * 1_000_000), period_window(b.period, now)) for scope, b in rules.budgets
         )
         zset, held = reservation_keys(tenant)
-        keys = [zset, held]
-        args: list[int | float | str] = [
-            int(now * 1000),
-            request_id,
-            int((now + hold_seconds) * 1000),
-            estimated_cost,
-            len(rules.limits),
-            len(checks),
-        ]
-        for limit in rules.limits:
-            keys.append(limit_key(tenant, limit.scope, limit.unit))
-            args.extend((limit.limit, WINDOW_MS, 1 if limit.unit == "rpm" else estimated_tokens))
-        for check in checks:
-            keys.append(spend_key(tenant, check.scope, check.window.id))
-            keys.append(reserved_key(tenant, check.scope, check.window.id))
-            args.extend((check.limit, check.window.ttl(now) or 0))
+        packed = orjson.dumps(
+            {
+                "now": int(now * 1000),
+                "rid": request_id,
+                "expires": int((now + hold_seconds) * 1000),
+                "estimate": estimated_cost,
+                "held": held,
+                "limits": [
+                    [
+                        limit_key(tenant, limit.scope, limit.unit),
+                        limit.limit,
+                        WINDOW_MS,
+                        1 if limit.unit == "rpm" else estimated_tokens,
+                    ]
+                    for limit in rules.limits
+                ],
+                "budgets": [
+                    [
+                        spend_key(tenant, c.scope, c.window.id),
+                        reserved_key(tenant, c.scope, c.window.id),
+                        c.limit,
+                        c.window.ttl(now) or 0,
+                    ]
+                    for c in checks
+                ],
+            }
+        )
         if now < self._down_until:
             return self._outage(rules, None)
         try:
-            try:
-                reply = await self._redis.evalsha(_ADMIT_SHA, len(keys), *keys, *args)
-            except NoScriptError:
-                await self._redis.script_load(_ADMIT_SCRIPT)
-                reply = await self._redis.evalsha(_ADMIT_SHA, len(keys), *keys, *args)
+            reply = await self._script.call(1, zset, packed)
         except (RedisError, OSError) as exc:
             self._down_until = now + 1.0
             return self._outage(rules, exc)

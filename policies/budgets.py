@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 
 GRACE_SECONDS = 2 * 86400
 """Spend counters outlive their period by this much, so a late settlement still finds its period."""
@@ -27,7 +28,16 @@ class PeriodWindow:
 
 
 def period_window(period: str, ts: float) -> PeriodWindow:
-    moment = datetime.fromtimestamp(ts, UTC)
+    """The day, month or `total` window holding `ts` (UTC)."""
+    if period == "total":
+        return _TOTAL
+    return _window(period, int(ts // 86400))
+
+
+@lru_cache(maxsize=64)
+def _window(period: str, day: int) -> PeriodWindow:
+    # Keyed by the UTC day: every request of a day shares one computation (this runs on every request).
+    moment = datetime.fromtimestamp(day * 86400, UTC)
     if period == "day":
         start = moment.replace(hour=0, minute=0, second=0, microsecond=0)
         end = start.timestamp() + 86400
@@ -38,9 +48,10 @@ def period_window(period: str, ts: float) -> PeriodWindow:
             start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
         )
         return PeriodWindow(f"m{start:%Y%m}", start.timestamp(), following.timestamp())
-    if period == "total":
-        return PeriodWindow("total", None, None)
     raise ValueError(f"unknown budget period {period!r}")
+
+
+_TOTAL = PeriodWindow("total", None, None)
 
 
 def projected_spend(spend: int, window: PeriodWindow, now: float) -> int | None:
