@@ -1,9 +1,9 @@
-"""One Lua script called by many concurrent requests, sent to Redis as one pipeline per loop turn.
+"""One Lua script called by many concurrent requests, with group commit: while one call is in flight,
+the calls that arrive queue up and go out together as one pipeline when it returns.
 
 redis-py spends far more CPU per command on its connection checkout and retry wrapper than on the
-command itself; calls made in the same event-loop iteration (concurrent requests under load) share one
-pipeline round trip instead. A lone call still goes out on the next loop turn, so nothing waits for a
-batch to fill.
+command itself. A lone call (light load) goes straight out, with nothing added; under load, calls share
+pipelines, so the per-command overhead is paid once per batch.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
-_MAX_BATCH = 256
+_MAX_BATCH = 512
 
 
 class ScriptBatcher:
@@ -24,39 +24,37 @@ class ScriptBatcher:
         self._script = script
         self._sha = hashlib.sha1(script.encode()).hexdigest()
         self._pending: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
-        self._scheduled = False
+        self._busy = False
 
     async def call(self, *args: Any) -> Any:
         """EVALSHA with `args` (numkeys, keys..., argv...); raises what Redis or the connection raised."""
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending.append((args, future))
-        if not self._scheduled:
-            self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
-        return await future
+        if self._busy:
+            future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            self._pending.append((args, future))
+            return await future
+        self._busy = True
+        try:
+            (reply,) = await self._execute([args])
+        finally:
+            self._next()
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
 
-    def _flush(self) -> None:
-        self._scheduled = False
+    def _next(self) -> None:
+        if not self._pending:
+            self._busy = False
+            return
         batch, self._pending = self._pending[:_MAX_BATCH], self._pending[_MAX_BATCH:]
-        if self._pending:
-            self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
         asyncio.get_running_loop().create_task(self._send(batch))
 
     async def _send(self, batch: list[tuple[tuple[Any, ...], asyncio.Future[Any]]]) -> None:
         try:
             replies = await self._execute([args for args, _ in batch])
-            retry = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
-            if retry:  # the script cache is empty (a Redis restart): load it, run only those again
-                await self._redis.script_load(self._script)
-                again = await self._execute([batch[i][0] for i in retry])
-                for i, reply in zip(retry, again, strict=True):
-                    replies[i] = reply
         except Exception as exc:
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            return
+            replies = [exc] * len(batch)
+        finally:
+            self._next()
         for (_, future), reply in zip(batch, replies, strict=True):
             if future.done():
                 continue  # its caller was cancelled
@@ -66,6 +64,17 @@ class ScriptBatcher:
                 future.set_result(reply)
 
     async def _execute(self, calls: list[tuple[Any, ...]]) -> list[Any]:
+        """Replies in order, errors as exception objects; reloads the script once if Redis lost it."""
+        replies = await self._run(calls)
+        retry = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+        if retry:  # the script cache is empty (a Redis restart): load it, run only those again
+            await self._redis.script_load(self._script)
+            again = await self._run([calls[i] for i in retry])
+            for i, reply in zip(retry, again, strict=True):
+                replies[i] = reply
+        return replies
+
+    async def _run(self, calls: list[tuple[Any, ...]]) -> list[Any]:
         if len(calls) == 1:
             try:
                 return [await self._redis.execute_command("EVALSHA", self._sha, *calls[0])]

@@ -24,7 +24,7 @@ from policies.budgets import crossed_thresholds, period_window
 
 # KEYS[1]: the tenant's usage stream; KEYS[2..]: one dedupe key per record. ARGV[1]: dedupe TTL,
 # ARGV[2]: stream MAXLEN, ARGV[3]/[4]: the tenant's reservation zset and hash, then per record its
-# event JSON and its settlement JSON (cjson): rid, cost, now_ms, spend [[key, ttl]], agg [[key, ttl,
+# event JSON and its settlement JSON (cjson): rid, cost, now_ms, spend [[key, ttl, watched]], agg [[key, ttl,
 # field prefix]], m (metric values in METRICS order), tpm [[key, interval_ms, token delta]].
 SETTLE_SCRIPT = """
 local metrics = {'requests', 'errors', 'prompt_tokens', 'completion_tokens', 'cached_tokens',
@@ -53,7 +53,7 @@ for i = 2, #KEYS do
     for _, sp in ipairs(s.spend) do
       local after = redis.call('INCRBY', sp[1], s.cost)
       if sp[2] > 0 then redis.call('EXPIRE', sp[1], sp[2]) end
-      if s.cost > 0 then out[#out + 1] = {s.rid, sp[1], after} end
+      if sp[3] == 1 and s.cost > 0 then out[#out + 1] = {s.rid, sp[1], after} end
     end
     for _, t in ipairs(s.tpm) do
       local tat = tonumber(redis.call('GET', t[1]) or 0)
@@ -111,11 +111,21 @@ def settlement(record: UsageRecord, ticket: Ticket, retention: RetentionConfig) 
     tenant = record.tenant
     now = record.ts
     moment = datetime.fromtimestamp(now, UTC)
+    alerts = (
+        [
+            [spend_key(tenant, c.scope, c.window.id), c.scope, c.budget.period, c.limit, list(c.budget.alert_at)]
+            for c in ticket.budgets
+        ]
+        if ticket is not NO_TICKET
+        else []
+    )
+    watched = {alert[0] for alert in alerts}
     spend = []
     for scope in spend_scopes(tenant, record.team, record.key_id):
         for period in PERIODS:
             window = period_window(period, now)
-            spend.append([spend_key(tenant, scope, window.id), window.ttl(now) or 0])
+            key = spend_key(tenant, scope, window.id)
+            spend.append([key, window.ttl(now) or 0, 1 if key in watched else 0])
     prefix = f"{record.team or '-'}|{record.model}|{record.deployment or '-'}|"
     total_tokens = record.prompt_tokens + record.completion_tokens
     return {
@@ -139,12 +149,7 @@ def settlement(record: UsageRecord, ticket: Ticket, retention: RetentionConfig) 
             1 if record.estimated else 0,
         ],
         "tpm": [[key, interval, total_tokens - ticket.estimated_tokens] for key, interval in ticket.tpm],
-        "alerts": [
-            [spend_key(tenant, c.scope, c.window.id), c.scope, c.budget.period, c.limit, list(c.budget.alert_at)]
-            for c in ticket.budgets
-        ]
-        if ticket is not NO_TICKET
-        else [],
+        "alerts": alerts,
     }
 
 
