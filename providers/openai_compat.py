@@ -4,7 +4,6 @@ checked before the gateway commits to this deployment."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
@@ -13,15 +12,9 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 from yarl import URL
 
-from providers.base import Completion, Deadlines, Endpoint, EnvFlag, RawBody, UpstreamCall, Usage
-from providers.errors import (
-    UpstreamConnectError,
-    UpstreamError,
-    UpstreamProtocolError,
-    UpstreamStatusError,
-    UpstreamTimeout,
-    message_from_upstream_body,
-)
+from providers.base import Completion, Endpoint, EnvFlag, RawBody, UpstreamCall, Usage
+from providers.errors import UpstreamError, UpstreamProtocolError, UpstreamStatusError, message_from_upstream_body
+from providers.http_transport import HTTPTransport, UpstreamBody, require_event_stream, retry_after_seconds
 from providers.openai_sse import DONE_EVENT, OpenAIStreamScanner, first_event_json, has_data_event
 
 OpenAICompatKind = Literal["openai", "mistral", "groq", "together", "deepseek", "llamacpp", "ollama"]
@@ -36,7 +29,6 @@ DEFAULT_BASE_URLS: dict[str, str] = {
 }
 # Mistral rejects `stream_options`; it reports usage in its last chunk unasked.
 _NO_STREAM_OPTIONS = frozenset({"mistral"})
-_MAX_ERROR_BODY = 64 * 1024
 
 
 class OpenAICompatConfig(BaseModel):
@@ -66,6 +58,7 @@ class OpenAICompatProvider:
         self.kind = config.kind
         self.name = name
         self._session = session
+        self._transport = HTTPTransport(session, _status_error)
         self._urls = {endpoint: URL(f"{base}/{endpoint.value}") for endpoint in Endpoint}
         headers = {"Content-Type": "application/json", **config.headers}
         if config.api_key:
@@ -73,7 +66,6 @@ class OpenAICompatProvider:
         self._headers = headers
         force = config.force_stream_usage
         self._force_usage = force if force is not None else config.kind not in _NO_STREAM_OPTIONS
-        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
 
     async def aclose(self) -> None:
         return None
@@ -91,89 +83,37 @@ class OpenAICompatProvider:
             )
         return orjson.dumps(body)
 
-    def _timeout(self, deadlines: Deadlines) -> aiohttp.ClientTimeout:
-        timeout = self._timeouts.get(deadlines.connect_timeout)
-        if timeout is None:
-            connect = deadlines.connect_timeout
-            timeout = aiohttp.ClientTimeout(total=None, connect=connect, sock_connect=connect)
-            self._timeouts[connect] = timeout
-        return timeout
-
-    async def _send(self, call: UpstreamCall) -> aiohttp.ClientResponse:
-        return await self._post(call, self._payload(call), self._headers)
-
-    async def _post(self, call: UpstreamCall, data: Any, headers: dict[str, str]) -> aiohttp.ClientResponse:
-        """POST and wait for the response headers; raise mapped errors for failures and non-2xx."""
-        try:
-            response = await self._session.post(
-                self._url(call), data=data, headers=headers, timeout=self._timeout(call.deadlines)
-            )
-        except aiohttp.ClientConnectorError as exc:
-            raise UpstreamConnectError(f"cannot connect to upstream: {exc.os_error or exc}") from None
-        except (aiohttp.ServerTimeoutError, aiohttp.ConnectionTimeoutError):
-            raise UpstreamTimeout("upstream connect timeout") from None
-        except aiohttp.ClientError as exc:
-            raise UpstreamConnectError(f"upstream connection failed: {type(exc).__name__}") from None
-        if response.status >= 300:
-            await _raise_status(response)
-        return response
-
     async def send_raw(self, call: UpstreamCall, body: RawBody) -> _RawRelay:
         headers = {k: v for k, v in self._headers.items() if k.lower() != "content-type"}
         headers["Content-Type"] = body.content_type
         headers["Content-Length"] = str(body.length)
-        try:
-            async with asyncio.timeout_at(call.deadlines.first_byte_at):
-                response = await self._post(call, body.chunks(), headers)
-        except TimeoutError:
-            raise UpstreamTimeout("upstream first byte timeout", code="upstream_first_byte_timeout") from None
+        response = await self._transport.post_within_first_byte(self._url(call), body.chunks(), headers, call.deadlines)
         return _RawRelay(response)
 
     async def complete(self, call: UpstreamCall) -> Completion:
-        phase = "first_byte"
-        try:
-            async with asyncio.timeout_at(call.deadlines.first_byte_at) as timer:
-                response = await self._send(call)
-                phase = "total"
-                timer.reschedule(call.deadlines.total_at)
-                body = await response.read()
-        except TimeoutError:
-            raise UpstreamTimeout(
-                f"upstream {phase.replace('_', ' ')} timeout", code=f"upstream_{phase}_timeout"
-            ) from None
-        except aiohttp.ClientError as exc:
-            raise UpstreamProtocolError(f"upstream response broken: {type(exc).__name__}") from None
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            raise UpstreamProtocolError("upstream returned a body that is not JSON") from None
-        if not isinstance(data, dict):
-            raise UpstreamProtocolError("upstream returned JSON that is not an object")
+        body, data = await self._transport.request_json(
+            self._url(call), self._payload(call), self._headers, call.deadlines
+        )
         return Completion(body=body, usage=Usage.from_openai(data.get("usage")))
 
     async def open_stream(self, call: UpstreamCall) -> _PassThroughStream:
-        try:
-            async with asyncio.timeout_at(call.deadlines.first_byte_at):
-                response = await self._send(call)
-                stream = _PassThroughStream(response, strip_usage=self._force_usage and not call.client_wants_usage)
-                try:
-                    await stream.prime()
-                except BaseException:
-                    response.close()
-                    raise
-        except TimeoutError:
-            raise UpstreamTimeout("upstream first byte timeout", code="upstream_first_byte_timeout") from None
-        return stream
+        strip_usage = self._force_usage and not call.client_wants_usage
+        return await self._transport.open_stream(
+            self._url(call),
+            self._payload(call),
+            self._headers,
+            call.deadlines,
+            lambda response: _PassThroughStream(response, strip_usage=strip_usage),
+        )
 
 
-class _RawRelay:
-    __slots__ = ("_complete", "_response", "content_type", "status")
+class _RawRelay(UpstreamBody):
+    __slots__ = ("content_type", "status")
 
     def __init__(self, response: aiohttp.ClientResponse) -> None:
-        self._response = response
+        super().__init__(response)
         self.status = response.status
         self.content_type = response.headers.get("Content-Type", "application/octet-stream")
-        self._complete = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         try:
@@ -183,29 +123,18 @@ class _RawRelay:
             raise UpstreamProtocolError(f"upstream response broken: {type(exc).__name__}") from None
         self._complete = True
 
-    async def aclose(self) -> None:
-        if self._complete:
-            self._response.release()
-        else:
-            self._response.close()
 
-
-class _PassThroughStream:
-    __slots__ = ("_complete", "_first", "_response", "_scanner", "usage")
+class _PassThroughStream(UpstreamBody):
+    __slots__ = ("_first", "_scanner", "usage")
 
     def __init__(self, response: aiohttp.ClientResponse, *, strip_usage: bool) -> None:
-        self._response = response
+        super().__init__(response)
         self._scanner = OpenAIStreamScanner(strip_usage=strip_usage)
         self._first = b""
-        self._complete = False
         self.usage: Usage | None = None
 
     async def prime(self) -> None:
-        content_type = self._response.headers.get("Content-Type", "")
-        if not content_type.startswith("text/event-stream"):
-            raise UpstreamProtocolError(
-                f"upstream answered a stream request with {content_type or 'no content type'!r}"
-            )
+        require_event_stream(self._response)
         first = b""
         content = self._response.content
         try:
@@ -249,37 +178,12 @@ class _PassThroughStream:
             return
         raise UpstreamProtocolError("upstream stream ended before completion (no finish_reason or [DONE])")
 
-    async def aclose(self) -> None:
-        if self._complete:
-            self._response.release()
-        else:
-            self._response.close()
 
-
-async def _raise_status(response: aiohttp.ClientResponse) -> None:
-    try:
-        body = await response.content.read(_MAX_ERROR_BODY)
-    except aiohttp.ClientError:
-        body = b""
-    finally:
-        response.close()
-    message, code, param = message_from_upstream_body(body, f"upstream returned HTTP {response.status}")
-    raise UpstreamStatusError(
-        response.status,
-        message,
-        code=code,
-        param=param,
-        retry_after=_retry_after(response.headers.get("Retry-After")),
+def _status_error(status: int, body: bytes, retry_after_header: str | None) -> UpstreamStatusError:
+    message, code, param = message_from_upstream_body(body, f"upstream returned HTTP {status}")
+    return UpstreamStatusError(
+        status, message, code=code, param=param, retry_after=retry_after_seconds(retry_after_header)
     )
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
 
 
 def build(name: str, config: Any, session: aiohttp.ClientSession) -> OpenAICompatProvider:

@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from providers.chat_translation import content_parts, data_url, plain_text, tool_call_arguments
 from providers.errors import InvalidRequest
 
 DEFAULT_MAX_TOKENS = 4096
@@ -112,7 +113,7 @@ def _messages(raw: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]
         where = f"messages[{index}]"
         role = message.get("role")
         if role in {"system", "developer"}:
-            text = _plain_text(message.get("content"), where)
+            text = plain_text(message.get("content"), where)
             if text:
                 system.append(text)
             continue
@@ -136,24 +137,9 @@ def _messages(raw: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]
     return system, turns
 
 
-def _parts(content: Any) -> list[tuple[int, dict[str, Any]]]:
-    if isinstance(content, str):
-        return [(0, {"type": "text", "text": content})]
-    return list(enumerate(content or []))
-
-
-def _plain_text(content: Any, where: str) -> str:
-    texts = []
-    for index, part in _parts(content):
-        if part.get("type") not in {"text", "refusal"}:
-            raise InvalidRequest(f"Only text is supported in {where}.", param=f"{where}.content[{index}]")
-        texts.append(part.get("text") or part.get("refusal") or "")
-    return "\n".join(t for t in texts if t)
-
-
 def _user_blocks(content: Any, where: str) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
-    for index, part in _parts(content):
+    for index, part in content_parts(content):
         param = f"{where}.content[{index}]"
         kind = part.get("type")
         if kind == "text":
@@ -170,18 +156,11 @@ def _user_blocks(content: Any, where: str) -> list[dict[str, Any]]:
     return blocks
 
 
-def _data_url(url: str, param: str) -> tuple[str, str]:
-    header, comma, data = url[len("data:") :].partition(",")
-    if not comma or not header.endswith(";base64") or not data:
-        raise InvalidRequest("Data URLs must be base64-encoded: data:<media type>;base64,<data>.", param=param)
-    return header.split(";", 1)[0].lower(), data
-
-
 def _image(url: Any, param: str) -> dict[str, Any]:
     if not isinstance(url, str):
         raise InvalidRequest("image_url.url must be a string.", param=param)
     if url.startswith("data:"):
-        media_type, data = _data_url(url, param)
+        media_type, data = data_url(url, param)
         if media_type not in _IMAGE_TYPES:
             raise InvalidRequest(f"Image type {media_type!r} is not supported by Anthropic.", param=param)
         return {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}
@@ -191,28 +170,23 @@ def _image(url: Any, param: str) -> dict[str, Any]:
 
 
 def _document(file: Any, param: str) -> dict[str, Any]:
-    data_url = file.get("file_data") if isinstance(file, dict) else None
-    if isinstance(data_url, str) and data_url.startswith("data:"):
-        media_type, data = _data_url(data_url, param)
+    file_data = file.get("file_data") if isinstance(file, dict) else None
+    if isinstance(file_data, str) and file_data.startswith("data:"):
+        media_type, data = data_url(file_data, param)
         if media_type == "application/pdf":
             return {"type": "document", "source": {"type": "base64", "media_type": media_type, "data": data}}
     raise InvalidRequest("Anthropic deployments accept files only as base64 PDF data URLs.", param=param)
 
 
 def _assistant_blocks(message: dict[str, Any], where: str) -> list[dict[str, Any]]:
-    text = _plain_text(message.get("content"), where)
+    text = plain_text(message.get("content"), where)
     blocks: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
     for index, call in enumerate(message.get("tool_calls") or []):
         param = f"{where}.tool_calls[{index}]"
         function = call.get("function") if isinstance(call, dict) else None
         if call.get("type", "function") != "function" or not isinstance(function, dict) or not call.get("id"):
             raise InvalidRequest("Tool calls need an id and a function.", param=param)
-        try:
-            arguments = orjson.loads(function.get("arguments") or "{}")
-        except orjson.JSONDecodeError:
-            arguments = None
-        if not isinstance(arguments, dict):
-            raise InvalidRequest("Tool call arguments must be a JSON object.", param=f"{param}.function.arguments")
+        arguments = tool_call_arguments(function, param)
         blocks.append({"type": "tool_use", "id": call["id"], "name": function.get("name"), "input": arguments})
     return blocks
 
@@ -222,7 +196,7 @@ def _tool_result(message: dict[str, Any], where: str) -> dict[str, Any]:
     if not tool_call_id:
         raise InvalidRequest("Tool messages need a tool_call_id.", param=f"{where}.tool_call_id")
     block: dict[str, Any] = {"type": "tool_result", "tool_use_id": tool_call_id}
-    text = _plain_text(message.get("content"), where)
+    text = plain_text(message.get("content"), where)
     if text:
         block["content"] = text
     return block

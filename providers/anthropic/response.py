@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from providers.base import Usage
+from providers.chat_translation import openai_usage
 from providers.errors import UpstreamProtocolError
 
 FINISH_REASONS = {
@@ -44,14 +45,6 @@ def usage_from_anthropic(usage: Any) -> Usage:
         reasoning_tokens=thinking,
         cache_write_tokens=write,
     )
-
-
-def openai_usage(usage: Usage) -> dict[str, Any]:
-    """OpenAI's `usage` object, with the cached and reasoning token details."""
-    out = usage.to_openai()
-    out["prompt_tokens_details"] = {"cached_tokens": usage.cached_tokens}
-    out["completion_tokens_details"] = {"reasoning_tokens": usage.reasoning_tokens}
-    return out
 
 
 def anthropic_to_openai(message: dict[str, Any], *, model: str, created: int) -> dict[str, Any]:

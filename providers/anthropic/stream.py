@@ -13,8 +13,9 @@ from typing import Any
 
 import orjson
 
-from providers.anthropic.response import finish_reason, openai_usage, usage_from_anthropic
+from providers.anthropic.response import finish_reason, usage_from_anthropic
 from providers.base import Usage
+from providers.chat_translation import openai_usage, parse_event
 from providers.errors import UpstreamError, UpstreamProtocolError
 from providers.sse import SSEvent
 
@@ -54,12 +55,7 @@ class AnthropicStreamTranslator:
         return usage_from_anthropic(self._usage)
 
     def feed(self, event: SSEvent) -> list[Chunk]:
-        try:
-            data = orjson.loads(event.data)
-        except orjson.JSONDecodeError:
-            raise UpstreamProtocolError(f"upstream sent an SSE event that is not JSON: {event.data[:200]!r}") from None
-        if not isinstance(data, dict):
-            raise UpstreamProtocolError("upstream sent an SSE event that is not a JSON object")
+        data = parse_event(event)
         name = event.event if event.event != "message" else str(data.get("type", ""))
         return self.translate(name, data)
 
@@ -171,7 +167,3 @@ class AnthropicStreamTranslator:
         if self._include_usage:
             chunk["usage"] = None
         return chunk
-
-
-def encode_chunks(chunks: list[Chunk]) -> bytes:
-    return b"".join(b"data: " + orjson.dumps(chunk) + b"\n\n" for chunk in chunks)

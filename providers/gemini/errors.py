@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from providers.errors import UpstreamStatusError
+from providers.http_transport import retry_after_seconds
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
 _RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
@@ -30,11 +31,11 @@ def status_error(status: int, body: bytes, retry_after_header: str | None = None
     fallback = f"upstream returned HTTP {status}"
     if error is None:
         text = body.decode("utf-8", "replace").strip()
-        return UpstreamStatusError(status, text[:500] or fallback, retry_after=_seconds(retry_after_header))
+        return UpstreamStatusError(status, text[:500] or fallback, retry_after=retry_after_seconds(retry_after_header))
     details = [d for d in error.get("details") or [] if isinstance(d, dict)]
     if status == 400 and any(d.get("reason") == "API_KEY_INVALID" for d in details):
         status = 401
-    retry_after = _seconds(retry_after_header)
+    retry_after = retry_after_seconds(retry_after_header)
     if retry_after is None:
         delay = next((d.get("retryDelay") for d in details if d.get("@type") == _RETRY_INFO), None)
         retry_after = _duration(delay)
@@ -61,12 +62,3 @@ def _error_object(body: bytes) -> dict[str, Any] | None:
 def _duration(value: Any) -> float | None:
     match = _DURATION.match(value) if isinstance(value, str) else None
     return float(match.group(1)) if match else None
-
-
-def _seconds(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None

@@ -33,6 +33,7 @@ from typing import Any
 
 import orjson
 
+from providers.chat_translation import content_parts, data_url, plain_text, tool_call_arguments
 from providers.errors import InvalidRequest
 from providers.gemini.schema import schema_to_gemini
 
@@ -87,7 +88,7 @@ class _Contents:
     def _message(self, message: dict[str, Any], where: str) -> None:
         role = message.get("role")
         if role in {"system", "developer"}:
-            text = _plain_text(message.get("content"), where)
+            text = plain_text(message.get("content"), where)
             if text:
                 self.system.append(text)
             return
@@ -118,19 +119,14 @@ class _Contents:
             self.turns.append({"role": role, "parts": parts})
 
     def _assistant_parts(self, message: dict[str, Any], where: str) -> list[dict[str, Any]]:
-        text = _plain_text(message.get("content"), where)
+        text = plain_text(message.get("content"), where)
         parts: list[dict[str, Any]] = [{"text": text}] if text else []
         for index, call in enumerate(message.get("tool_calls") or []):
             param = f"{where}.tool_calls[{index}]"
             function = call.get("function") if isinstance(call, dict) else None
             if call.get("type", "function") != "function" or not isinstance(function, dict) or not function.get("name"):
                 raise InvalidRequest("Tool calls need a function with a name.", param=param)
-            try:
-                args = orjson.loads(function.get("arguments") or "{}")
-            except orjson.JSONDecodeError:
-                args = None
-            if not isinstance(args, dict):
-                raise InvalidRequest("Tool call arguments must be a JSON object.", param=f"{param}.function.arguments")
+            args = tool_call_arguments(function, param)
             if isinstance(call.get("id"), str):
                 self.call_names[call["id"]] = function["name"]
             part: dict[str, Any] = {"functionCall": {"name": function["name"], "args": args}}
@@ -141,24 +137,9 @@ class _Contents:
         return parts
 
 
-def _parts(content: Any) -> list[tuple[int, dict[str, Any]]]:
-    if isinstance(content, str):
-        return [(0, {"type": "text", "text": content})]
-    return [(i, p) for i, p in enumerate(content or []) if isinstance(p, dict)]
-
-
-def _plain_text(content: Any, where: str) -> str:
-    texts = []
-    for index, part in _parts(content):
-        if part.get("type") not in {"text", "refusal"}:
-            raise InvalidRequest(f"Only text is supported in {where}.", param=f"{where}.content[{index}]")
-        texts.append(part.get("text") or part.get("refusal") or "")
-    return "\n".join(t for t in texts if t)
-
-
 def _user_parts(content: Any, where: str) -> list[dict[str, Any]]:
     parts: list[dict[str, Any]] = []
-    for index, part in _parts(content):
+    for index, part in content_parts(content):
         param = f"{where}.content[{index}]"
         kind = part.get("type")
         if kind == "text":
@@ -176,18 +157,16 @@ def _user_parts(content: Any, where: str) -> list[dict[str, Any]]:
     return parts
 
 
-def _data_url(url: str, param: str) -> dict[str, Any]:
-    header, comma, data = url[len("data:") :].partition(",")
-    if not comma or not header.endswith(";base64") or not data:
-        raise InvalidRequest("Data URLs must be base64-encoded: data:<media type>;base64,<data>.", param=param)
-    return {"inlineData": {"mimeType": header.split(";", 1)[0].lower(), "data": data}}
+def _inline_data(url: str, param: str) -> dict[str, Any]:
+    mime_type, data = data_url(url, param)
+    return {"inlineData": {"mimeType": mime_type, "data": data}}
 
 
 def _image(url: Any, param: str) -> dict[str, Any]:
     if not isinstance(url, str):
         raise InvalidRequest("image_url.url must be a string.", param=param)
     if url.startswith("data:"):
-        return _data_url(url, param)
+        return _inline_data(url, param)
     if url.startswith(("https://", "http://")):
         file_data: dict[str, Any] = {"fileUri": url}
         mime_type, _ = mimetypes.guess_type(url.split("?", 1)[0])
@@ -205,14 +184,14 @@ def _audio(audio: Any, param: str) -> dict[str, Any]:
 
 
 def _file(file: Any, param: str) -> dict[str, Any]:
-    data_url = file.get("file_data") if isinstance(file, dict) else None
-    if isinstance(data_url, str) and data_url.startswith("data:"):
-        return _data_url(data_url, param)
+    file_data = file.get("file_data") if isinstance(file, dict) else None
+    if isinstance(file_data, str) and file_data.startswith("data:"):
+        return _inline_data(file_data, param)
     raise InvalidRequest("Gemini deployments accept files only as base64 data URLs (file_data).", param=param)
 
 
 def _function_response(name: str, content: Any, where: str) -> dict[str, Any]:
-    text = _plain_text(content, where)
+    text = plain_text(content, where)
     try:
         parsed = orjson.loads(text) if text.startswith("{") else None
     except orjson.JSONDecodeError:

@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 
 from providers.base import Usage
+from providers.chat_translation import openai_usage
 from providers.errors import UpstreamProtocolError
 
 FINISH_REASONS = {
@@ -55,14 +56,6 @@ def usage_from_gemini(meta: Any) -> Usage:
         cached_tokens=_int(meta.get("cachedContentTokenCount")),
         reasoning_tokens=thoughts,
     )
-
-
-def openai_usage(usage: Usage) -> dict[str, Any]:
-    """OpenAI's `usage` object, with the cached and reasoning token details."""
-    out = usage.to_openai()
-    out["prompt_tokens_details"] = {"cached_tokens": usage.cached_tokens}
-    out["completion_tokens_details"] = {"reasoning_tokens": usage.reasoning_tokens}
-    return out
 
 
 def prompt_blocked(resp: dict[str, Any]) -> bool:

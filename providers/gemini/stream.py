@@ -13,25 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from providers.base import Usage
+from providers.chat_translation import openai_usage
+from providers.chat_translation import parse_event as parse_event  # re-exported: `feed()` takes what it returns
 from providers.errors import UpstreamError, UpstreamProtocolError
-from providers.gemini.response import candidate_parts, finish_reason, openai_usage, tool_call, usage_from_gemini
-from providers.sse import SSEvent
+from providers.gemini.response import candidate_parts, finish_reason, tool_call, usage_from_gemini
 
 Chunk = dict[str, Any]
-
-
-def parse_event(event: SSEvent) -> dict[str, Any]:
-    """The JSON object an SSE event carries; `UpstreamProtocolError` when it is not one."""
-    try:
-        data = orjson.loads(event.data)
-    except orjson.JSONDecodeError:
-        raise UpstreamProtocolError(f"upstream sent an SSE event that is not JSON: {event.data[:200]!r}") from None
-    if not isinstance(data, dict):
-        raise UpstreamProtocolError("upstream sent an SSE event that is not a JSON object")
-    return data
 
 
 @dataclass(slots=True)
@@ -142,7 +130,3 @@ class GeminiStreamTranslator:
         if self._include_usage:
             chunk["usage"] = None
         return chunk
-
-
-def encode_chunks(chunks: list[Chunk]) -> bytes:
-    return b"".join(b"data: " + orjson.dumps(chunk) + b"\n\n" for chunk in chunks)

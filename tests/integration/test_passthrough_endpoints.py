@@ -108,7 +108,7 @@ def test_images_and_audio_minutes_are_priced(gateway: Gateway, redis_url: str) -
     store.close()
     images = found[image.headers["x-request-id"]]
     assert images["images"] == 2
-    assert images["cost_micro_usd"] == 2 * 40_000 + round(7 * 5)  # two images plus 7 input tokens at $5/M
+    assert images["cost_micro_usd"] == 2 * 40_000 + 7 * 5  # two images plus 7 input tokens at $5/M
     speech = found[audio.headers["x-request-id"]]
     assert speech["audio_seconds"] == 90.0
     assert speech["cost_micro_usd"] == 9_000  # 1.5 minutes at $0.006
