@@ -15,16 +15,18 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from gateway.admission import NO_TICKET, Ticket, reservation_keys, safe, spend_key
 from gateway.config.tenancy import RetentionConfig
 from gateway.usage_record import UsageRecord
-from policies.budgets import crossed_thresholds, period_window
+from policies.budgets import GRACE_SECONDS, crossed_thresholds, period_window
 
 # KEYS[1]: the tenant's usage stream; KEYS[2..]: one dedupe key per record. ARGV[1]: dedupe TTL,
 # ARGV[2]: stream MAXLEN, ARGV[3]/[4]: the tenant's reservation zset and hash, then per record its
-# event JSON and its settlement JSON (cjson): rid, cost, now_ms, spend [[key, ttl, watched]], agg [[key, ttl,
+# event JSON and its settlement JSON (cjson): rid, cost, now_ms, spend [[key, expire at (UNIX s, 0: never),
+# watched]], agg [[key, ttl,
 # field prefix]], m (metric values in METRICS order), tpm [[key, interval_ms, token delta]].
 SETTLE_SCRIPT = """
 local metrics = {'requests', 'errors', 'prompt_tokens', 'completion_tokens', 'cached_tokens',
@@ -52,7 +54,7 @@ for i = 2, #KEYS do
     end
     for _, sp in ipairs(s.spend) do
       local after = redis.call('INCRBY', sp[1], s.cost)
-      if sp[2] > 0 then redis.call('EXPIRE', sp[1], sp[2]) end
+      if sp[2] > 0 then redis.call('EXPIREAT', sp[1], sp[2]) end
       if sp[3] == 1 and s.cost > 0 then out[#out + 1] = {s.rid, sp[1], after} end
     end
     for _, t in ipairs(s.tpm) do
@@ -106,11 +108,30 @@ class Alert:
     limit: int
 
 
+@lru_cache(maxsize=4096)
+def _spend_counters(tenant: str, team: str | None, key_id: str, day: int) -> tuple[tuple[str, int], ...]:
+    """The spend counters a record of this principal on this UTC day adds to, with the UNIX time each
+    expires (its period's end plus a grace; 0: never). The same for every record of the day: cached."""
+    noon = day * 86400 + 43200
+    out = []
+    for scope in spend_scopes(tenant, team, key_id):
+        for period in PERIODS:
+            window = period_window(period, noon)
+            expire_at = int(window.end) + GRACE_SECONDS if window.end is not None else 0
+            out.append((spend_key(tenant, scope, window.id), expire_at))
+    return tuple(out)
+
+
+@lru_cache(maxsize=64)
+def _buckets(hour: int) -> tuple[str, str]:
+    moment = datetime.fromtimestamp(hour * 3600, UTC)
+    return f"d{moment:%Y%m%d}", f"h{moment:%Y%m%d%H}"
+
+
 def settlement(record: UsageRecord, ticket: Ticket, retention: RetentionConfig) -> dict[str, Any]:
     """What the script does for `record` (JSON-serializable, so it can be spooled as it is)."""
     tenant = record.tenant
     now = record.ts
-    moment = datetime.fromtimestamp(now, UTC)
     alerts = (
         [
             [spend_key(tenant, c.scope, c.window.id), c.scope, c.budget.period, c.limit, list(c.budget.alert_at)]
@@ -119,13 +140,13 @@ def settlement(record: UsageRecord, ticket: Ticket, retention: RetentionConfig) 
         if ticket is not NO_TICKET
         else []
     )
-    watched = {alert[0] for alert in alerts}
-    spend = []
-    for scope in spend_scopes(tenant, record.team, record.key_id):
-        for period in PERIODS:
-            window = period_window(period, now)
-            key = spend_key(tenant, scope, window.id)
-            spend.append([key, window.ttl(now) or 0, 1 if key in watched else 0])
+    counters = _spend_counters(tenant, record.team, record.key_id, int(now // 86400))
+    if alerts:
+        watched = {alert[0] for alert in alerts}
+        spend = [[key, expire_at, 1 if key in watched else 0] for key, expire_at in counters]
+    else:
+        spend = [[key, expire_at, 0] for key, expire_at in counters]
+    day_bucket, hour_bucket = _buckets(int(now // 3600))
     prefix = f"{record.team or '-'}|{record.model}|{record.deployment or '-'}|"
     total_tokens = record.prompt_tokens + record.completion_tokens
     return {
@@ -134,8 +155,8 @@ def settlement(record: UsageRecord, ticket: Ticket, retention: RetentionConfig) 
         "now": int(now * 1000),
         "spend": spend,
         "agg": [
-            [aggregate_key(tenant, f"d{moment:%Y%m%d}"), int(retention.daily), prefix],
-            [aggregate_key(tenant, f"h{moment:%Y%m%d%H}"), int(retention.hourly), prefix],
+            [aggregate_key(tenant, day_bucket), int(retention.daily), prefix],
+            [aggregate_key(tenant, hour_bucket), int(retention.hourly), prefix],
         ],
         "m": [
             1,
