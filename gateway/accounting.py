@@ -10,6 +10,7 @@ from gateway.admission import NO_TICKET, Admission, Ticket, rules_for
 from gateway.auth import Principal
 from gateway.state import DeploymentTarget, GatewayState, ModelRoute
 from gateway.usage_record import UsageRecord
+from policies.router import Decision
 from providers.base import Endpoint, Usage
 from providers.usage_estimate import estimate_prompt_tokens, max_output_tokens, usage_from_completion, usage_from_stream
 
@@ -25,7 +26,7 @@ async def admit(
     endpoint: Endpoint,
     body: dict[str, Any],
     request_id: str,
-    allowed: set[str] | None,
+    decision: Decision,
 ) -> Ticket:
     """Charge the tenant's, team's and key's limits and reserve against their budgets (one Redis call);
     no call at all when none applies."""
@@ -41,14 +42,8 @@ async def admit(
         if rules.budgets:
             now = time.time()
             # The dearest deployment that may serve it: failover must not outrun the reservation.
-            cost = max(
-                (
-                    t.pricing.estimate(now, prompt, output)
-                    for t in route.deployments
-                    if allowed is None or t.name in allowed
-                ),
-                default=0,
-            )
+            by_name = route.by_name
+            cost = max((by_name[n].pricing.estimate(now, prompt, output) for n in decision.attempts), default=0)
     return await admission.admit(
         principal,
         rules,

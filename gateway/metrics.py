@@ -66,6 +66,15 @@ class Metrics:
             registry=r,
         )
         self.in_flight = Gauge("switchyard_requests_in_flight", "Requests being served.", registry=r)
+        self.hedges = Counter(
+            "switchyard_hedges", "Hedged attempts sent after a slow first byte, by model.", ["model"], registry=r
+        )
+        self.circuit_state = Gauge(
+            "switchyard_circuit_state",
+            "Circuit breaker per deployment: 1 for its current state (closed, open, half_open, cooling).",
+            ["deployment", "state"],
+            registry=r,
+        )
         self.admission_rejections = Counter(
             "switchyard_admission_rejections",
             "Requests refused before any upstream call, by reason (rate, too_large, budget).",

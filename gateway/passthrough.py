@@ -17,9 +17,11 @@ from gateway.accounting import admit
 from gateway.asgi_io import ClientGone, Headers, Receive, Scope, Send, header, read_body, send_error, sse_error_event
 from gateway.attempts import Served
 from gateway.proxy import RequestLifecycle
+from gateway.requirements import plan_route
 from gateway.state import DeploymentTarget
 from gateway.tags import parse_tags
 from gateway.upload_spool import UploadSpool
+from policies.capabilities import Requirements
 from providers.base import Endpoint, RawBody, RawResponse, RelaysRaw, UpstreamCall, Usage
 from providers.errors import (
     GatewayError,
@@ -93,11 +95,35 @@ class PassthroughEndpoint:
                     " provider).",
                     code="unsupported_endpoint",
                 )
-            ticket = await admit(runtime.admission, state, principal, route, self.endpoint, data, request_id, able)
+            policy, rules = state.routing_for(principal.tenant, route)
+            decision = plan_route(
+                runtime.router,
+                route,
+                policy,
+                rules,
+                tenant=principal.tenant,
+                endpoint=self.endpoint,
+                body=data,
+                needs=Requirements(),
+                default_output_tokens=0,
+                only=able,
+            )
+            ticket = await admit(runtime.admission, state, principal, route, self.endpoint, data, request_id, decision)
             if ticket.headers:
                 headers.extend(ticket.headers)
             lifecycle = RequestLifecycle(
-                runtime, self.endpoint, route, principal, request_id, started, False, headers, able, ticket, tags
+                runtime,
+                self.endpoint,
+                route,
+                principal,
+                request_id,
+                started,
+                False,
+                headers,
+                decision,
+                policy,
+                ticket,
+                tags,
             )
 
             async def send_one(target: DeploymentTarget, call: UpstreamCall) -> RawResponse:

@@ -32,9 +32,11 @@ from gateway.asgi_io import (
 )
 from gateway.attempts import Served, first_success
 from gateway.client_wire import ClientWire, StreamFormat
-from gateway.requirements import eligible_deployments, requirements
+from gateway.requirements import plan_route, requirements
+from gateway.routing import RoutePolicy
 from gateway.state import DeploymentTarget, GatewayState, ModelRoute
 from gateway.tags import parse_tags
+from policies.router import Decision
 from providers.base import Completion, CompletionStream, Endpoint, UpstreamCall, Usage
 from providers.errors import (
     GatewayError,
@@ -44,6 +46,7 @@ from providers.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
+from providers.usage_estimate import estimate_prompt_tokens
 
 if TYPE_CHECKING:
     from gateway.runtime import Runtime
@@ -104,18 +107,36 @@ class ProxyEndpoint:
         stream = body.get("stream") is True
         if stream and not self.streamable:
             raise InvalidRequest("This endpoint does not support streaming.", param="stream")
-        allowed = (
-            eligible_deployments(route, self.endpoint, body, requirements(self.endpoint, body, stream, len(raw)))
-            if route.checks_capabilities
-            else None
+        policy, rules = state.routing_for(principal.tenant, route)
+        decision = plan_route(
+            runtime.router,
+            route,
+            policy,
+            rules,
+            tenant=principal.tenant,
+            endpoint=self.endpoint,
+            body=body,
+            needs=requirements(self.endpoint, body, stream, len(raw)),
+            default_output_tokens=state.config.ledger.default_output_tokens,
         )
         options = body.get("stream_options")
         wants_usage = isinstance(options, dict) and options.get("include_usage") is True
-        ticket = await admit(runtime.admission, state, principal, route, self.endpoint, body, request_id, allowed)
+        ticket = await admit(runtime.admission, state, principal, route, self.endpoint, body, request_id, decision)
         if ticket.headers:
             headers.extend(ticket.headers)
         request = RequestLifecycle(
-            self.runtime, self.endpoint, route, principal, request_id, started, stream, headers, allowed, ticket, tags
+            self.runtime,
+            self.endpoint,
+            route,
+            principal,
+            request_id,
+            started,
+            stream,
+            headers,
+            decision,
+            policy,
+            ticket,
+            tags,
         )
         request.body = body
 
@@ -153,13 +174,14 @@ class RequestLifecycle:
     """One request after validation: runs the attempts, relays, and accounts for it afterwards."""
 
     __slots__ = (
-        "allowed",
         "audio_seconds",
         "body",
         "completion",
+        "decision",
         "endpoint",
         "headers",
         "images",
+        "policy",
         "principal",
         "relayed",
         "request_id",
@@ -181,11 +203,13 @@ class RequestLifecycle:
         started: float,
         stream: bool,
         headers: Headers,
-        allowed: set[str] | None,
+        decision: Decision,
+        policy: RoutePolicy,
         ticket: Ticket = NO_TICKET,
         tags: dict[str, str] | None = None,
     ) -> None:
-        self.allowed = allowed
+        self.decision = decision
+        self.policy = policy
         self.ticket = ticket
         self.tags = tags or {}
         self.body: dict[str, Any] | None = None
@@ -217,7 +241,10 @@ class RequestLifecycle:
                 metrics=self.runtime.metrics,
                 secrets=self.runtime.state.secrets,
                 send=send_one,
-                allowed=self.allowed,
+                decision=self.decision,
+                router=self.runtime.router,
+                policy=self.policy,
+                on_abandoned=self.abandoned,
             )
         except GatewayError as error:
             self.finish(error.http_status, None, len(getattr(error, "attempts", ())), None, None, error.code)
@@ -243,6 +270,7 @@ class RequestLifecycle:
         watcher = loop.create_task(watch_disconnect(receive, on_disconnect))
         upstream: CompletionStream | None = None
         served: Served | None = None
+        broken: UpstreamError | None = None
         status, error_code, ttft = 200, None, None
         try:
             try:
@@ -272,6 +300,7 @@ class RequestLifecycle:
                     else UpstreamTimeout("upstream total timeout while streaming", code="upstream_total_timeout")
                 )
                 status, error_code = error.http_status, error.code
+                broken = error
                 event = fmt.error(error) if fmt is not None else sse_error_event(error)
                 await send({"type": "http.response.body", "body": event, "more_body": True})
             finally:
@@ -286,9 +315,37 @@ class RequestLifecycle:
             status, error_code = CLIENT_CLOSED, "client_disconnected"
         usage = upstream.usage if upstream is not None else None
         if served is not None:
+            router = self.runtime.router
+            name = served.target.name
+            router.ended(name)
+            elapsed = loop.time() - served.attempt_started
+            if broken is not None:
+                router.failed(name, broken, elapsed)
+            elif status == 200:
+                router.succeeded(name, elapsed, served.first_byte_s)
             self.finish(status, served.target, served.attempts, usage, ttft, error_code)
         else:  # the client left during the attempts
             self.finish(status, None, 0, None, None, error_code)
+
+    def abandoned(self, target: DeploymentTarget) -> None:
+        """A hedge that lost the race: the upstream read the prompt, so it is billed (estimated)."""
+        prompt = estimate_prompt_tokens(self.endpoint, self.body) if self.body is not None else 0
+        record = usage_record(
+            request_id=f"{self.request_id}-hedge-{target.name}",
+            principal=self.principal,
+            tags=self.tags,
+            endpoint=self.endpoint,
+            route=self.route,
+            target=target,
+            status=CLIENT_CLOSED,
+            stream=self.stream_mode,
+            attempts=1,
+            usage=Usage(prompt_tokens=prompt, estimated=True),
+            duration=asyncio.get_running_loop().time() - self.started,
+            ttft=None,
+            error="hedge_cancelled",
+        )
+        self.runtime.ledger.record(record)
 
     def finish(
         self,

@@ -1,14 +1,19 @@
-"""What a request needs from a deployment, and which deployments of a route can give it."""
+"""What a request needs from a deployment, and the router's decision of where it goes."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Collection
 from typing import Any
 
+from gateway.routing import RoutePolicy, Router, TenantRules
 from gateway.state import ModelRoute
-from policies.capabilities import Requirements, unmet
-from providers import tokens
+from policies.capabilities import Requirements
+from policies.observations import RequestView
+from policies.router import Decision
 from providers.base import Endpoint
-from providers.errors import InvalidRequest
+from providers.errors import InvalidRequest, PermissionDenied, ServiceUnavailable
+from providers.usage_estimate import estimate_prompt_tokens, max_output_tokens
 
 
 def requirements(endpoint: Endpoint, body: dict[str, Any], stream: bool, body_bytes: int) -> Requirements:
@@ -39,30 +44,65 @@ def _has_image(messages: Any) -> bool:
     return False
 
 
-def eligible_deployments(route: ModelRoute, endpoint: Endpoint, body: dict[str, Any], needs: Requirements) -> set[str]:
-    """Names of the route's deployments able to serve the request; a 400 saying why when none is."""
+_TENANT_RULES = ("deny list", "allow list", "local-only", "region", "required tag", "ceiling")
+
+
+def plan_route(
+    router: Router,
+    route: ModelRoute,
+    policy: RoutePolicy,
+    rules: TenantRules,
+    *,
+    tenant: str,
+    endpoint: Endpoint,
+    body: dict[str, Any],
+    needs: Requirements,
+    default_output_tokens: int,
+    only: Collection[str] | None = None,
+) -> Decision:
+    """The router's decision for one request. When nothing may serve it: a 400 when no deployment has
+    the capabilities (saying why for each), a 403 when the tenant's rules exclude the rest, a 503 with
+    Retry-After when only open circuits are left. `only` keeps just those deployments (an endpoint only
+    some providers serve)."""
     counted: list[int] = []
 
     def prompt_tokens() -> int:
         if not counted:
-            if endpoint is Endpoint.CHAT:
-                counted.append(tokens.count_chat_prompt(body.get("messages") or []))
-            else:
-                field = body.get("input") if endpoint is Endpoint.EMBEDDINGS else body.get("prompt")
-                counted.append(tokens.count_text(field if isinstance(field, str) else str(field)))
+            counted.append(estimate_prompt_tokens(endpoint, body))
         return counted[0]
 
-    able: set[str] = set()
-    reasons: list[str] = []
-    for target in route.deployments:
-        reason = unmet(target.capabilities, needs, prompt_tokens)
-        if reason is None:
-            able.add(target.name)
-        else:
-            reasons.append(f"{target.name} ({target.upstream_model}) {reason}")
-    if not able:
-        raise InvalidRequest(
-            f"No deployment of model '{route.name}' can serve this request: " + "; ".join(reasons) + ".",
-            code="unsupported_capability",
+    request = RequestView(
+        requirements=needs,
+        max_output_tokens=max_output_tokens(endpoint, body, default_output_tokens),
+        count_prompt_tokens=prompt_tokens,
+        tenant=tenant,
+        allow=rules.allow,
+        deny=rules.deny,
+        local_only=rules.local_only,
+        price_ceiling_micro=rules.price_ceiling_micro,
+        regions=rules.regions,
+    )
+    decision = router.decide(route, policy, route.state_for(policy), request)
+    if only is not None:
+        order = tuple(name for name in decision.order if name in only)
+        decision = dataclasses.replace(decision, order=order, max_attempts=min(decision.max_attempts, len(order)))
+    if decision.order:
+        return decision
+    reasons = [f"{name} ({route.by_name[name].upstream_model}) {why}" for name, why in decision.excluded]
+    if decision.retry_after_s is not None:
+        raise ServiceUnavailable(
+            f"Every deployment of model '{route.name}' that could serve this request is unavailable: "
+            + "; ".join(reasons)
+            + ".",
+            code="no_deployment_available",
+            retry_after=decision.retry_after_s,
         )
-    return able
+    if decision.excluded and all(any(rule in why for rule in _TENANT_RULES) for _, why in decision.excluded):
+        raise PermissionDenied(
+            f"No deployment of model '{route.name}' may serve tenant '{tenant}': " + "; ".join(reasons) + ".",
+            code="deployment_not_allowed",
+        )
+    raise InvalidRequest(
+        f"No deployment of model '{route.name}' can serve this request: " + "; ".join(reasons or ["none left"]) + ".",
+        code="unsupported_capability",
+    )

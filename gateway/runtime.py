@@ -27,6 +27,7 @@ from gateway.auth import Principal, credential_digest
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.key_store import KeyStore
 from gateway.metrics import Metrics
+from gateway.routing import Router
 from gateway.settings import Settings
 from gateway.state import GatewayState, build_state
 from gateway.store import Store, open_store
@@ -63,6 +64,7 @@ class Runtime:
         self._alerts: AlertSink | None = None
         self._archive: UsageArchive | None = None
         self._pruner: asyncio.Task[None] | None = None
+        self._router: Router | None = None
 
     @property
     def state(self) -> GatewayState:
@@ -83,6 +85,11 @@ class Runtime:
     def keys(self) -> KeyStore:
         assert self._keys is not None, "used before start-up"
         return self._keys
+
+    @property
+    def router(self) -> Router:
+        assert self._router is not None, "used before start-up"
+        return self._router
 
     @property
     def admission(self) -> Admission:
@@ -144,6 +151,7 @@ class Runtime:
             timeout=aiohttp.ClientTimeout(total=None),
         )
         try:
+            self._router = Router(config.routing)
             self._state = build_state(config, self._session)
             await self._state.start()
             self._store = await open_store(config.store.redis_url, data_dir)
@@ -201,6 +209,7 @@ class Runtime:
             if config.store != old.config.store or config.server != old.config.server:
                 log.warning("server/store settings changed: they take effect after a restart")
             await new_state.start()
+            self.router.configure(config.routing)
             self._state = new_state
             # Requests in flight keep using the old providers; closing stops only their background work.
             await old.aclose()

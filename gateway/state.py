@@ -12,12 +12,15 @@ import aiohttp
 
 from gateway.auth import KeyRing
 from gateway.config.references import deployment_name
-from gateway.config.schema import CapabilitiesConfig, GatewayConfig
+from gateway.config.schema import CapabilitiesConfig, GatewayConfig, PolicyConfig
 from gateway.pricing import Pricing, deployment_pricing
 from gateway.provider_registry import build_provider
+from gateway.routing import LOCAL_KINDS, NO_RULES, RoutePolicy, TenantRules, route_policy, tenant_rules
 from policies import priority
-from policies.candidates import Candidate, RoutePlan, Timeouts
+from policies.candidates import Candidate, RoutePlan
 from policies.capabilities import UNKNOWN, Capabilities
+from policies.observations import DeploymentView
+from policies.router import RouterState
 from providers.base import Provider, ReportsLoad
 from providers.catalog import lookup
 
@@ -46,6 +49,21 @@ class ModelRoute:
     """Some deployment has a known capability that could exclude it (skip the check otherwise)."""
     watched: tuple[tuple[str, ReportsLoad], ...]
     """Deployments whose server reports health (vLLM), by deployment name."""
+    views: tuple[DeploymentView, ...]
+    """The deployments as the router sees them (built once per config load)."""
+    policy: RoutePolicy
+    router_state: RouterState
+    """The model's weighted rotation and spillover modes (this config's life)."""
+    tenant_states: dict[str, RouterState]
+    """Router state per tenant policy override of this model, made on first use."""
+
+    def state_for(self, policy: RoutePolicy) -> RouterState:
+        if policy is self.policy:
+            return self.router_state
+        state = self.tenant_states.get(policy.name)
+        if state is None:
+            state = self.tenant_states[policy.name] = RouterState()
+        return state
 
     def unhealthy(self) -> list[str]:
         return [name for name, provider in self.watched if not provider.load().healthy]
@@ -59,6 +77,15 @@ class GatewayState:
     providers: dict[str, Provider]
     secrets: tuple[str, ...]
     loaded_at: int
+    policies: dict[str, RoutePolicy]
+    tenant_rules: dict[str, TenantRules]
+
+    def routing_for(self, tenant: str, route: ModelRoute) -> tuple[RoutePolicy, TenantRules]:
+        """The policy a tenant's request uses for `route`, and the tenant's routing restrictions."""
+        rules = self.tenant_rules.get(tenant, NO_RULES)
+        if rules.policy is not None:
+            return self.policies[rules.policy], rules
+        return route.policy, rules
 
     async def start(self) -> None:
         for provider in self.providers.values():
@@ -76,10 +103,13 @@ def build_state(config: GatewayConfig, session: aiohttp.ClientSession) -> Gatewa
         if not provider_config.enabled:
             continue
         providers[name] = build_provider(name, provider_config, session)
+    policies = {name: route_policy(name, p) for name, p in config.policies.items()}
+    policies.setdefault("default", route_policy("default", PolicyConfig()))
     models: dict[str, ModelRoute] = {}
     for model_name, model in config.models.items():
-        policy = config.policy(model.policy)
+        policy = policies[model.policy]
         targets = []
+        views = []
         for position, deployment in enumerate(model.deployments):
             provider = providers.get(deployment.provider)
             if provider is None:
@@ -96,6 +126,21 @@ def build_state(config: GatewayConfig, session: aiohttp.ClientSession) -> Gatewa
                     pricing=deployment_pricing(name, deployment.model or model_name, deployment.price),
                 )
             )
+            target = targets[-1]
+            views.append(
+                DeploymentView(
+                    name=name,
+                    position=position,
+                    provider=deployment.provider,
+                    provider_kind=provider.kind,
+                    local=deployment.local if deployment.local is not None else provider.kind in LOCAL_KINDS,
+                    weight=deployment.weight,
+                    tags=frozenset(deployment.tags),
+                    region=deployment.region,
+                    capabilities=target.capabilities,
+                    prices=target.pricing.own or target.pricing.listed,
+                )
+            )
         if not targets:
             continue  # every deployment is on a disabled provider: the model is not offered
         kinds = {t.provider.kind for t in targets}
@@ -105,18 +150,15 @@ def build_state(config: GatewayConfig, session: aiohttp.ClientSession) -> Gatewa
             owned_by="switchyard-mock" if kinds == {"mock"} else "switchyard",
             deployments=tuple(targets),
             plan=priority.plan(
-                [t.candidate for t in targets],
-                max_attempts=policy.max_attempts,
-                timeouts=Timeouts(
-                    connect=policy.timeout.connect,
-                    first_token=policy.timeout.first_token,
-                    total=policy.timeout.total,
-                    deadline=policy.deadline,
-                ),
+                [t.candidate for t in targets], max_attempts=policy.max_attempts, timeouts=policy.timeouts
             ),
             by_name={t.name: t for t in targets},
             checks_capabilities=any(t.capabilities != UNKNOWN for t in targets),
             watched=tuple((t.name, t.provider) for t in targets if isinstance(t.provider, ReportsLoad)),
+            views=tuple(views),
+            policy=policy,
+            router_state=RouterState(),
+            tenant_states={},
         )
     return GatewayState(
         config=config,
@@ -125,6 +167,8 @@ def build_state(config: GatewayConfig, session: aiohttp.ClientSession) -> Gatewa
         providers=providers,
         secrets=_secrets(config),
         loaded_at=int(time.time()),
+        policies=policies,
+        tenant_rules={name: tenant_rules(t.routing) for name, t in config.tenants.items()},
     )
 
 

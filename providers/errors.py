@@ -125,6 +125,17 @@ class ServiceUnavailable(GatewayError):
     status = 503
     error_type = "service_unavailable"
 
+    def __init__(
+        self, message: str, *, param: str | None = None, code: str | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, param=param, code=code)
+        self.retry_after = retry_after
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        if self.retry_after is None:
+            return []
+        return [(b"retry-after", str(max(1, math.ceil(self.retry_after))).encode())]
+
 
 class UpstreamError(GatewayError):
     """One attempt against one deployment failed."""

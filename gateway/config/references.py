@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gateway.config.schema import GatewayConfig
+from gateway.routing import route_policy
 from policies.pricing import schedule_from_entries
 
 Issue = tuple[tuple[str | int, ...], str]
@@ -29,7 +30,29 @@ def check_references(config: GatewayConfig) -> list[Issue]:
             if name in seen:
                 issues.append(((*path, "name"), f"duplicate deployment name {name!r} (also at index {seen[name]})"))
             seen[name] = index
+    for policy_name, policy in config.policies.items():
+        try:
+            route_policy(policy_name, policy)
+        except ValueError as exc:
+            issues.append((("policies", policy_name), str(exc)))
+    names = {"default", *config.policies}
+    routable = {*config.providers, *(p.kind for p in config.providers.values())}
+    for model_name, model in config.models.items():
+        for deployment in model.deployments:
+            routable.add(deployment_name(deployment.provider, deployment.model, model_name, deployment.name))
     for tenant, tenant_config in config.tenants.items():
+        routing = tenant_config.routing
+        if routing.policy is not None and routing.policy not in names:
+            issues.append((("tenants", tenant, "routing", "policy"), f"unknown policy {routing.policy!r}"))
+        for field in ("allow", "deny"):
+            for index, name in enumerate(getattr(routing, field) or ()):
+                if name not in routable:
+                    issues.append(
+                        (
+                            ("tenants", tenant, "routing", field, index),
+                            f"unknown deployment, provider or provider kind {name!r}",
+                        )
+                    )
         for limited in tenant_config.model_limits:
             if limited not in config.models:
                 issues.append((("tenants", tenant, "model_limits", limited), f"unknown model {limited!r}"))

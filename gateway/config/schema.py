@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from gateway.config.routing import HedgingConfig, Metric, RoutingConfig, SpillThresholdsConfig, Strategy
 from gateway.config.tenancy import Budgets, LedgerConfig, Prices, RateLimitConfig, TenantConfig
 from gateway.provider_registry import ProviderConfig
 from providers.base import Duration
@@ -85,6 +86,12 @@ class DeploymentConfig(_Strict):
     model: str | None = Field(default=None, min_length=1, description="Upstream model name; default: the logical name.")
     name: Name | None = Field(default=None, description="Default: '<provider>/<model>'.")
     capabilities: CapabilitiesConfig | None = None
+    weight: Annotated[float, Field(ge=0)] = 1.0
+    """weighted: share of traffic; 0 takes traffic only as a fallback."""
+    local: bool | None = None
+    """Own hardware; default: true for vllm, onnx, llamacpp and ollama providers."""
+    region: str | None = None
+    tags: tuple[str, ...] = ()
     price: Prices = Field(default=(), description="Overrides the catalog's list price (e.g. internal GPU prices).")
 
 
@@ -95,10 +102,23 @@ class TimeoutConfig(_Strict):
 
 
 class PolicyConfig(_Strict):
-    strategy: Literal["priority"] = "priority"
+    strategy: Strategy = "priority"
     max_attempts: int = Field(default=3, ge=1, le=20)
     timeout: TimeoutConfig = Field(default_factory=TimeoutConfig)
     deadline: Duration = Field(default=600.0, description="Overall limit for all attempts of one request.")
+    spill_when: SpillThresholdsConfig | None = Field(default=None, description="spillover: when local is full.")
+    resume_when: SpillThresholdsConfig | None = Field(default=None, description="spillover: when to come back.")
+    metric: Metric = Field(default="auto", description="lowest_latency / slo_cost: ttft, total or auto.")
+    explore_share: Annotated[float, Field(ge=0, le=1)] = 0.05
+    slo: Duration | None = Field(default=None, description="slo_cost: the p95 objective.")
+    slo_min_samples: int = Field(default=5, ge=1)
+    hedging: HedgingConfig = Field(default_factory=HedgingConfig)
+
+    @model_validator(mode="after")
+    def _strategy_needs(self) -> PolicyConfig:
+        if self.strategy == "slo_cost" and self.slo is None:
+            raise ValueError("strategy slo_cost needs 'slo' (e.g. slo: 2s)")
+        return self
 
 
 class ModelConfig(_Strict):
@@ -115,6 +135,7 @@ class GatewayConfig(_Strict):
     policies: dict[Name, PolicyConfig] = Field(default_factory=dict)
     models: dict[Name, ModelConfig] = Field(default_factory=dict)
     tenants: dict[Name, TenantConfig] = Field(default_factory=dict)
+    routing: RoutingConfig = Field(default_factory=RoutingConfig)
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
 
     def policy(self, name: str) -> PolicyConfig:

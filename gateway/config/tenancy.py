@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from gateway.config.routing import TenantRoutingConfig
 from providers.base import Duration
 
 Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@-]*$")]
@@ -72,6 +73,7 @@ class TenantConfig(_Strict):
     """Per logical model, for this tenant."""
     teams: dict[Name, TeamConfig] = Field(default_factory=dict)
     on_store_outage: OutagePolicy = Field(default_factory=OutagePolicy)
+    routing: TenantRoutingConfig = Field(default_factory=TenantRoutingConfig)
 
 
 def parse_day(value: Any) -> Any:
@@ -110,8 +112,17 @@ class RetentionConfig(_Strict):
 
 
 class LedgerConfig(_Strict):
-    archive: bool = Field(default=True, description="Drain usage events into daily JSON Lines files.")
+    archive: bool = Field(
+        default=True,
+        description="Drain usage events into the archive: daily JSON Lines files, or archive_postgres_dsn.",
+    )
     archive_dir: str | None = Field(default=None, description="Default: <data_dir>/ledger.")
+    archive_postgres_dsn: str | None = Field(
+        default=None,
+        repr=False,  # a secret: it holds the password
+        description="postgresql://user:password@host:5432/database (the password from ${ENV}): archive usage "
+        "events to PostgreSQL, idempotent on request id, instead of the JSON Lines files.",
+    )
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     default_output_tokens: int = Field(
         default=1024, gt=0, description="Output tokens assumed for budget and tpm estimates without max_tokens."
@@ -123,4 +134,20 @@ class LedgerConfig(_Strict):
     def _webhook_is_http(self) -> LedgerConfig:
         if self.alert_webhook is not None and not self.alert_webhook.startswith(("http://", "https://")):
             raise ValueError("alert_webhook must be an http:// or https:// URL")
+        return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_dsn_is_none(cls, data: Any) -> Any:
+        """`${PG_DSN:-}` with the variable unset: no PostgreSQL, the files."""
+        if isinstance(data, dict) and data.get("archive_postgres_dsn") == "":
+            return {**data, "archive_postgres_dsn": None}
+        return data
+
+    @model_validator(mode="after")
+    def _dsn_is_postgres(self) -> LedgerConfig:
+        dsn = self.archive_postgres_dsn
+        if dsn is not None and not dsn.startswith(("postgresql://", "postgres://")):
+            # Never echo the value: it holds a password.
+            raise ValueError("archive_postgres_dsn must be a postgresql:// URL")
         return self
