@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
@@ -65,6 +66,7 @@ def routes(runtime: Runtime) -> list[Route]:
     async def metrics(request: Request) -> Response:
         runtime.metrics.in_flight.set(runtime.in_flight)
         runtime.metrics.ledger_backlog.set(runtime.ledger.backlog)
+        runtime.metrics.set_circuits(runtime.router.breakers.states(time.monotonic()))
         runtime.metrics.set_backends(
             {name: p.load() for name, p in runtime.state.providers.items() if isinstance(p, ReportsLoad)}
         )
@@ -110,6 +112,14 @@ def routes(runtime: Runtime) -> list[Route]:
                 }
                 if isinstance(target.provider, ReportsLoad):
                     entry["server"] = dataclasses.asdict(target.provider.load())
+                router = runtime.router
+                now = time.monotonic()
+                latency = router.latency.view(target.name, now)
+                entry["circuit"] = router.breakers.state(target.name, now)
+                entry["in_flight"] = router.in_flight.get(target.name, 0)
+                entry["latency"] = dataclasses.asdict(latency)
+                entry["policy"] = route.policy.name
+                entry["strategy"] = route.policy.strategy
                 data.append(entry)
         return JSONResponse({"object": "list", "data": data})
 

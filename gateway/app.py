@@ -19,6 +19,7 @@ from gateway.cost_routes import cost_routes
 from gateway.key_routes import key_routes
 from gateway.passthrough import PassthroughEndpoint
 from gateway.proxy import ProxyEndpoint
+from gateway.route_routes import route_routes
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from providers.base import Endpoint
@@ -56,6 +57,7 @@ class SwitchyardApp:
                 *key_routes(self.runtime),
                 *budget_routes(self.runtime),
                 *cost_routes(self.runtime),
+                *route_routes(self.runtime),
             ],
             lifespan=self.runtime.lifespan,
             exception_handlers={

@@ -1,4 +1,4 @@
-"""`switchyard` command line: serve, config check, keys, costs."""
+"""`switchyard` command line: serve, config check, keys, costs, route."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import typer
 
 from gateway.cli_costs import costs_app
 from gateway.cli_keys import keys_app
+from gateway.cli_route import route_app
 from gateway.config import ConfigError, load_config
 from gateway.settings import Settings
 
@@ -18,6 +19,7 @@ config_app = typer.Typer(no_args_is_help=True, help="Validate configuration file
 app.add_typer(config_app, name="config")
 app.add_typer(keys_app, name="keys")
 app.add_typer(costs_app, name="costs")
+app.add_typer(route_app, name="route")
 
 
 @app.command()

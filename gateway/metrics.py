@@ -165,6 +165,12 @@ class Metrics:
         if outcome != "success":
             self.upstream_errors.labels(model, deployment, outcome).inc()
 
+    def set_circuits(self, states: dict[str, str]) -> None:
+        """One series per deployment the breakers know, 1 on its current state."""
+        self.circuit_state.clear()
+        for deployment, state in states.items():
+            self.circuit_state.labels(deployment, state).set(1)
+
     def set_backends(self, loads: dict[str, ServerLoad]) -> None:
         """Replace the backend gauges with the current providers' last reports."""
         gauges = (self.backend_healthy, self.backend_running, self.backend_waiting, self.backend_kv_cache)
