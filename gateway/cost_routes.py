@@ -122,6 +122,7 @@ async def _report(runtime: Runtime, query: ReportQuery) -> Response:
         since=query.since.timestamp(),
         until=query.until.timestamp(),
         tenants=query.tenants,
+        postgres=runtime.archive_postgres,
     )
     # Summing a month of events is CPU work: off the event loop, which serves the hot path.
     body, media_type = await asyncio.to_thread(_render, events, query)

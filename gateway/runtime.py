@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 
 from gateway.admission import Admission
 from gateway.alerts import AlertSink
+from gateway.archive import PostgresSink
 from gateway.auth import Principal, credential_digest
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.key_store import KeyStore
@@ -65,6 +66,7 @@ class Runtime:
         self._archive: UsageArchive | None = None
         self._pruner: asyncio.Task[None] | None = None
         self._router: Router | None = None
+        self._archive_postgres: PostgresSink | None = None
 
     @property
     def state(self) -> GatewayState:
@@ -99,6 +101,11 @@ class Runtime:
     @property
     def archive_dir(self) -> Path:
         return self.archive_dir_for(self.state.config)
+
+    @property
+    def archive_postgres(self) -> PostgresSink | None:
+        """The PostgreSQL archive (`ledger.archive_postgres_dsn`), for the reports; None: files only."""
+        return self._archive_postgres
 
     @staticmethod
     def archive_dir_for(config: GatewayConfig) -> Path:
@@ -162,8 +169,12 @@ class Runtime:
             self._keys = KeyStore(redis, config.ledger.key_cache_ttl)
             await self._keys.start()
             self._admission = Admission(redis, self.metrics)
+            if config.ledger.archive_postgres_dsn:
+                self._archive_postgres = PostgresSink(config.ledger.archive_postgres_dsn)
+                await self._archive_postgres.start()  # never raises: logs, and the archive retries
             if config.ledger.archive:
-                self._archive = UsageArchive(redis, self.archive_dir_for(config), _consumer_name(data_dir))
+                sink = self._archive_postgres or self.archive_dir_for(config)
+                self._archive = UsageArchive(redis, sink, _consumer_name(data_dir))
                 await self._archive.start()
                 self._pruner = asyncio.create_task(self._prune_streams(config), name="usage-stream-pruner")
         except BaseException:
@@ -184,6 +195,8 @@ class Runtime:
                 await self._pruner
         if self._archive is not None:
             await self._archive.aclose()
+        if self._archive_postgres is not None:
+            await self._archive_postgres.aclose()
         if self._keys is not None:
             await self._keys.aclose()
         if self._alerts is not None:

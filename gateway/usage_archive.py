@@ -1,4 +1,4 @@
-"""The durable archive of the usage streams: every event in daily JSON-lines files, off the hot path.
+"""The durable archive of the usage streams: every event handed to a sink, off the hot path.
 
 Each gateway process runs one `UsageArchive` under its own consumer name in the consumer group
 `archive` of every tenant's usage stream (the tenants are the members of the set `sy:tenants`).
@@ -8,16 +8,20 @@ A round reads, per tenant:
 - what other consumers left pending for longer than `min_idle` (a worker that died; XAUTOCLAIM),
 - what is new (XREADGROUP `>`).
 
-It appends each event as one JSON line to `<directory>/<YYYY-MM-DD>/<consumer>.jsonl` (the UTC
-date of the event's `ts`), flushes and fsyncs the file, and only then acknowledges the entries.
+It hands each batch to its sink (`gateway.archive`), which returns once the events are durable, and
+only then acknowledges the entries. The default sink appends JSON lines to
+`<directory>/<YYYY-MM-DD>/<consumer>.jsonl` (the UTC date of the event's `ts`) and fsyncs them;
+`PostgresSink` commits them to a table keyed by request id.
 
-Delivery is at least once, not exactly once: a crash between the fsync and the XACK, or a
-consumer that was only slow when another reclaimed its entries, writes the same event twice.
-Readers dedupe by `request_id` (`gateway.reports.query.load_events`).
+Delivery is at least once, not exactly once: a crash between the write and the XACK, or a consumer
+that was only slow when another reclaimed its entries, writes the same event twice. The files keep
+both lines and readers dedupe by `request_id` (`gateway.reports.query.load_events`); PostgreSQL keeps
+one row.
 
-An entry whose `event` field is not a JSON object with a numeric `ts` is not dropped either: it
-goes, with its stream and id, to `<directory>/unreadable/<consumer>.jsonl` and is acknowledged.
-Redis errors are logged and retried on the next round; the loop never dies.
+An entry whose `event` field is not a JSON object with a numeric `ts` is not dropped either: the sink
+keeps it, with its stream and id, apart from the events (`<directory>/unreadable/<consumer>.jsonl`),
+and it is acknowledged. Redis and sink errors are logged and retried on the next round; the loop
+never dies.
 """
 
 from __future__ import annotations
@@ -25,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -37,13 +40,16 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
+from gateway.archive.jsonl import JsonlSink
+from gateway.archive.sink import ArchiveEntry, ArchiveSink, ArchiveUnavailable
 from gateway.usage_ledger import usage_stream_key
 
 log = logging.getLogger("switchyard.archive")
 
 TENANTS_KEY = "sy:tenants"
 ARCHIVE_GROUP = "archive"
-UNREADABLE_DIR = "unreadable"
+_SINK_ERROR_REPEAT = 300.0
+"""The same sink error is logged again (not only at debug level) after this many seconds."""
 _CONSUMER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 StreamId = tuple[int, int]
@@ -54,19 +60,22 @@ class UsageArchive:
     def __init__(
         self,
         redis: aioredis.Redis,
-        directory: Path,
+        sink: ArchiveSink | Path,
         consumer: str,
         *,
         min_idle: float = 60.0,
         interval: float = 2.0,
         batch: int = 1000,
     ) -> None:
-        """`consumer` names this process in the group and its files (letters, digits, `._-`);
+        """`sink`: where the events go; a directory means daily JSON Lines files there (`JsonlSink`),
+        which this archive closes. A sink passed in is the caller's to close, after `aclose`.
+        `consumer` names this process in the group and its files (letters, digits, `._-`);
         entries pending on another consumer for `min_idle` seconds are taken over."""
         if not _CONSUMER_NAME.fullmatch(consumer):
             raise ValueError(f"consumer name {consumer!r} must be letters, digits, '.', '_' or '-'")
         self._redis = redis
-        self._dir = directory
+        self._owns_sink = isinstance(sink, Path)
+        self._sink: ArchiveSink = JsonlSink(sink, consumer) if isinstance(sink, Path) else sink
         self._consumer = consumer
         self._min_idle_ms = max(0, int(min_idle * 1000))
         self._interval = interval
@@ -76,30 +85,32 @@ class UsageArchive:
         self._own_checked: set[str] = set()
         """Tenants whose entries pending on this consumer were re-read since this process started."""
         self._unacked: dict[str, list[Any]] = {}
-        """Entry ids written to disk whose XACK failed: acknowledged first next round, not written again."""
+        """Entry ids the sink made durable whose XACK failed: acknowledged first next round, not written again."""
         self._round = asyncio.Lock()
         """One round at a time per consumer (the loop, or a caller's drain_once)."""
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._sink_error: tuple[str, float] | None = None
+        """The last sink error logged, and when: repeats within `_SINK_ERROR_REPEAT` go to debug."""
         self.archived = 0
-        """Lines written since start-up."""
+        """Entries handed to the sink (and made durable by it) since start-up."""
 
     async def start(self) -> None:
-        await asyncio.to_thread(self._dir.mkdir, parents=True, exist_ok=True)
         self._stop.clear()
         self._task = asyncio.create_task(self._run(), name="usage-archive")
 
     async def aclose(self, timeout: float = 10.0) -> None:
         """Let the current round finish (its entries then need no second write), then stop."""
         task, self._task = self._task, None
-        if task is None:
-            return
-        self._stop.set()
-        try:
-            await asyncio.wait_for(task, timeout)
-        except TimeoutError:
-            # wait_for cancelled the task: what it read but did not acknowledge is archived next start
-            log.warning("usage archive: the last round did not finish within %ss", timeout)
+        if task is not None:
+            self._stop.set()
+            try:
+                await asyncio.wait_for(task, timeout)
+            except TimeoutError:
+                # wait_for cancelled the task: what it read but did not acknowledge is archived next start
+                log.warning("usage archive: the last round did not finish within %ss", timeout)
+        if self._owns_sink:
+            await self._sink.aclose()
 
     async def _run(self) -> None:
         while not self._stop.is_set():
@@ -111,9 +122,9 @@ class UsageArchive:
                 await asyncio.wait_for(self._stop.wait(), self._interval)
 
     async def drain_once(self) -> int:
-        """Archive everything pending now in every tenant's stream; return the number of lines written.
+        """Archive everything pending now in every tenant's stream; return the number of entries archived.
 
-        Never raises for Redis or disk errors: they are logged, and what was not acknowledged is
+        Never raises for Redis or sink errors: they are logged, and what was not acknowledged is
         retried on the next call."""
         async with self._round:
             return await self._drain_all()
@@ -126,8 +137,12 @@ class UsageArchive:
             return 0
         before = self.archived
         for tenant in tenants:
+            # One tenant's failure does not hold the others back: an entry the sink cannot take stops only its stream.
             try:
                 await self._drain_tenant(tenant)
+            except ArchiveUnavailable as exc:
+                self._sink_failed(tenant, exc)
+                self._own_checked.discard(tenant)  # what was read but not stored is pending on us
             except (RedisError, OSError) as exc:
                 log.warning(
                     "usage archive: tenant %s failed (%s: %s); retrying next round", tenant, type(exc).__name__, exc
@@ -135,6 +150,21 @@ class UsageArchive:
                 self._groups.discard(tenant)  # the stream may have been deleted with its group
                 self._own_checked.discard(tenant)  # what was read but not written is pending on us
         return self.archived - before
+
+    def _sink_failed(self, tenant: str, exc: ArchiveUnavailable) -> None:
+        """Log a sink outage once, not once per tenant and round (and again every few minutes)."""
+        now = time.monotonic()
+        message = str(exc)
+        last = self._sink_error
+        repeat = last is not None and last[0] == message and now - last[1] < _SINK_ERROR_REPEAT
+        if not repeat:
+            self._sink_error = (message, now)
+        log.log(
+            logging.DEBUG if repeat else logging.ERROR,
+            "usage archive: %s; the events of tenant %s stay in the Redis stream, retried every round",
+            message,
+            tenant,
+        )
 
     async def _drain_tenant(self, tenant: str) -> None:
         key = usage_stream_key(tenant)
@@ -192,7 +222,7 @@ class UsageArchive:
         return list(reply[0][1])
 
     async def _archive(self, tenant: str, key: str, entries: Sequence[Entry]) -> None:
-        lines: dict[Path, list[bytes]] = {}
+        batch: list[ArchiveEntry] = []
         ids: list[Any] = []
         for entry_id, fields in entries:
             if entry_id is None:
@@ -200,12 +230,13 @@ class UsageArchive:
             ids.append(entry_id)
             if not fields:
                 continue  # trimmed from the stream while pending: nothing is left to archive
-            line, day = _line(fields, key, entry_id)
-            folder = self._dir / (day or UNREADABLE_DIR)
-            lines.setdefault(folder / f"{self._consumer}.jsonl", []).append(line)
-        if lines:
-            await asyncio.to_thread(_append_durably, lines)
-            self.archived += sum(len(batch) for batch in lines.values())
+            batch.append(_entry(fields, key, entry_id))
+        if batch:
+            await self._sink.write(tenant, batch)
+            self.archived += len(batch)
+            if self._sink_error is not None:
+                self._sink_error = None
+                log.info("usage archive: the sink stores events again")
         if ids:
             await self._ack(tenant, key, ids)
 
@@ -217,50 +248,18 @@ class UsageArchive:
             raise
 
 
-def _line(fields: Mapping[Any, Any], key: str, entry_id: Any) -> tuple[bytes, str | None]:
-    """The archive line of one stream entry and the UTC date it belongs to (None: unreadable)."""
+def _entry(fields: Mapping[Any, Any], key: str, entry_id: Any) -> ArchiveEntry:
+    """What the sink gets of one stream entry: its event, parsed, or (unreadable) a description of it."""
     raw = fields.get(b"event", fields.get("event"))
     try:
         event = orjson.loads(raw)
         if not isinstance(event, dict):
             raise TypeError("not a JSON object")
-        day = datetime.fromtimestamp(float(event["ts"]), UTC).strftime("%Y-%m-%d")
+        datetime.fromtimestamp(float(event["ts"]), UTC)  # an instant with a UTC date, which sinks file it under
     except (orjson.JSONDecodeError, TypeError, KeyError, ValueError, OverflowError, OSError):
         entry = {"stream": key, "id": _text(entry_id), "fields": {_text(k): _text(v) for k, v in fields.items()}}
-        return orjson.dumps(entry), None
-    return orjson.dumps(event), day
-
-
-def _append_durably(lines: Mapping[Path, Sequence[bytes]]) -> None:
-    for path, batch in lines.items():
-        new_dir = not path.parent.exists()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if new_dir:
-            _fsync_dir(path.parent.parent)
-        new_file = not path.exists()
-        data = b"".join(line + b"\n" for line in batch)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)  # read: to check the last byte
-        try:
-            size = os.fstat(fd).st_size
-            if size and os.pread(fd, 1, size - 1) != b"\n":
-                data = b"\n" + data  # an earlier write was cut short: never glue a line onto its torn end
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if new_file:
-            _fsync_dir(path.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make a new directory entry durable, not only the file's contents."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        return ArchiveEntry(_text(entry_id), orjson.dumps(entry), None)
+    return ArchiveEntry(_text(entry_id), raw if isinstance(raw, bytes) else str(raw).encode(), event)
 
 
 async def prune_stream(redis: aioredis.Redis, tenant: str, keep_seconds: float, *, now: float | None = None) -> int:

@@ -1,7 +1,7 @@
-"""Load the usage events of a time range: the archive files and the Redis streams, deduplicated.
+"""Load the usage events of a time range: the archive (files, PostgreSQL) and the Redis streams, deduplicated.
 
-The archive (`gateway.usage_archive`) holds what was acknowledged, possibly twice; the streams
-hold what is recent, archived or not. Together, deduplicated by `request_id`, they give every
+The archive (`gateway.usage_archive`) holds what was acknowledged, possibly twice in the files; the
+streams hold what is recent, archived or not. Together, deduplicated by `request_id`, they give every
 event exactly once, for as long as the stream keeps an entry until it has been archived.
 """
 
@@ -18,6 +18,7 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from gateway.archive import ArchiveUnavailable, PostgresSink
 from gateway.usage_archive import TENANTS_KEY
 from gateway.usage_ledger import usage_stream_key
 from providers.errors import ServiceUnavailable
@@ -37,11 +38,14 @@ async def load_events(
     since: float,
     until: float,
     tenants: Collection[str] | None,
+    postgres: PostgresSink | None = None,
 ) -> list[dict[str, Any]]:
     """Events with `since <= ts < until`, sorted by `ts`, each `request_id` once.
 
-    `tenants=None` means every tenant (the members of `sy:tenants`, and every tenant in the
-    archive). Raises ServiceUnavailable when Redis or the archive cannot be read.
+    The archive is read from the files under `archive_dir` and from `postgres`, each when given (both:
+    the files written before the archive moved to PostgreSQL still count, once). `tenants=None` means
+    every tenant (the members of `sy:tenants`, and every tenant in the archive). Raises
+    ServiceUnavailable when Redis or the archive cannot be read.
     """
     wanted = None if tenants is None else frozenset(tenants)
     try:
@@ -55,6 +59,12 @@ async def load_events(
             archived = await asyncio.to_thread(_archive_events, archive_dir, since, until, wanted)
         except OSError as exc:
             raise ServiceUnavailable(f"The usage archive cannot be read ({exc}).") from exc
+    if postgres is not None:
+        try:
+            archived += await postgres.read(since=since, until=until, tenants=wanted)
+        except ArchiveUnavailable as exc:
+            log.warning("reports: %s", exc)  # the details (host, cause) for the operator, not the client
+            raise ServiceUnavailable("The usage archive (PostgreSQL) cannot be read; try again later.") from exc
     unique: dict[str, dict[str, Any]] = {}
     anonymous: list[dict[str, Any]] = []
     for event in (*archived, *streamed):

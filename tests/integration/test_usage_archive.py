@@ -238,3 +238,19 @@ async def test_load_events_without_redis_is_service_unavailable(tmp_path: Path) 
     with pytest.raises(ServiceUnavailable):
         await load_events(down, tmp_path, since=0, until=1, tenants=None)
     await down.aclose()
+
+
+async def test_a_write_that_fails_acknowledges_nothing(
+    client: aioredis.Redis, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    tenant = tenant_name("disk")
+    await add(client, [event(tenant, f"f{i}", time.time()) for i in range(3)])
+    blocked = tmp_path / "archive"
+    blocked.write_bytes(b"")  # a file where the directory should be: every write fails
+    with caplog.at_level(logging.WARNING, "switchyard.archive"):
+        assert await UsageArchive(client, blocked, "w").drain_once() == 0
+    assert "NotADirectoryError" in caplog.text or "FileExistsError" in caplog.text
+    assert (await client.xpending(usage_stream_key(tenant), ARCHIVE_GROUP))["pending"] == 3
+    blocked.unlink()
+    assert await UsageArchive(client, blocked, "w").drain_once() == 3
+    assert sorted(line["request_id"] for line in archived_lines(blocked)) == ["f0", "f1", "f2"]
