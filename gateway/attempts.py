@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from gateway.metrics import Metrics
@@ -35,6 +35,8 @@ class Served:
     """`loop.time()` when the serving attempt began (for its latency)."""
     first_byte_s: float | None = None
     """Seconds from the serving attempt's start to its first event (streams)."""
+    failures: list[FailedAttempt] = field(default_factory=list)
+    """The attempts that failed before this one served."""
 
 
 @dataclass(slots=True)
@@ -106,6 +108,7 @@ async def first_success(
             tried += hedged
         if isinstance(outcome, _Won):
             outcome.served.attempts = tried
+            outcome.served.failures = failures
             if failures:
                 metrics.failovers.labels(route.name).inc()
             return outcome.result, outcome.served

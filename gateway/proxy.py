@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from gateway import request_log
 from gateway.accounting import admit, settled_usage, usage_record
 from gateway.admission import NO_TICKET, Ticket
 from gateway.asgi_io import (
@@ -39,6 +40,7 @@ from gateway.tags import parse_tags
 from policies.router import Decision
 from providers.base import Completion, CompletionStream, Endpoint, UpstreamCall, Usage
 from providers.errors import (
+    FailedAttempt,
     GatewayError,
     InvalidRequest,
     NotFound,
@@ -179,6 +181,7 @@ class RequestLifecycle:
         "completion",
         "decision",
         "endpoint",
+        "failures",
         "headers",
         "images",
         "policy",
@@ -216,6 +219,7 @@ class RequestLifecycle:
         """The OpenAI request, for a token estimate when the upstream reports no usage."""
         self.completion: bytes | None = None
         self.images = 0
+        self.failures: list[FailedAttempt] = []
         self.audio_seconds = 0.0
         self.relayed: list[bytes] = []
         """The stream's bytes as relayed (references, not copies), counted only if no usage comes."""
@@ -230,7 +234,7 @@ class RequestLifecycle:
 
     async def attempts(self, body: dict[str, Any], wants_usage: bool, send_one: Any) -> tuple[Any, Served]:
         try:
-            return await first_success(
+            result, served = await first_success(
                 self.route,
                 endpoint=self.endpoint,
                 body=body,
@@ -247,8 +251,11 @@ class RequestLifecycle:
                 on_abandoned=self.abandoned,
             )
         except GatewayError as error:
+            self.failures = list(getattr(error, "attempts", ()))
             self.finish(error.http_status, None, len(getattr(error, "attempts", ())), None, None, error.code)
             raise
+        self.failures = served.failures
+        return result, served
 
     async def stream(
         self, body: dict[str, Any], wants_usage: bool, receive: Receive, send: Send, fmt: StreamFormat | None = None
@@ -393,3 +400,11 @@ class RequestLifecycle:
         if record.cost_micro_usd:
             runtime.metrics.cost.labels(record.tenant, record.model).inc(record.cost_micro_usd / 1e6)
         runtime.ledger.record(record, self.ticket)
+        request_log.emit(record, self.failures, self._prompt_for_log())
+
+    def _prompt_for_log(self) -> Any:
+        tenant = self.runtime.state.config.tenants.get(self.principal.tenant)
+        if tenant is None or not tenant.log_prompts or self.body is None:
+            return None
+        body = self.body
+        return body.get("messages") or body.get("prompt") or body.get("input")

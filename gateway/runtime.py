@@ -21,6 +21,7 @@ from typing import Any
 import aiohttp
 from redis.exceptions import RedisError
 
+from gateway import request_log
 from gateway.admission import Admission
 from gateway.alerts import AlertSink
 from gateway.archive import PostgresSink
@@ -157,6 +158,7 @@ class Runtime:
             skip_auto_headers=("User-Agent", "Accept-Encoding"),
             timeout=aiohttp.ClientTimeout(total=None),
         )
+        request_log.configure(config.server.request_log)
         try:
             self._router = Router(config.routing)
             self._state = build_state(config, self._session)

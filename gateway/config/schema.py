@@ -39,6 +39,7 @@ class ServerConfig(_Strict):
     data_dir: str = ".switchyard"
     max_body_bytes: ByteSize = 16 * 2**20
     drain_grace: Duration = 30.0
+    request_log: bool = Field(default=True, description="One JSON line per request on stderr.")
 
 
 class StoreConfig(_Strict):

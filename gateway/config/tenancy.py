@@ -74,6 +74,7 @@ class TenantConfig(_Strict):
     teams: dict[Name, TeamConfig] = Field(default_factory=dict)
     on_store_outage: OutagePolicy = Field(default_factory=OutagePolicy)
     routing: TenantRoutingConfig = Field(default_factory=TenantRoutingConfig)
+    log_prompts: bool = Field(default=False, description="Debugging: put prompts in the request log lines.")
 
 
 def parse_day(value: Any) -> Any:
