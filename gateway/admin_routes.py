@@ -6,6 +6,7 @@ import dataclasses
 import time
 from typing import TYPE_CHECKING
 
+from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -67,6 +68,7 @@ def routes(runtime: Runtime) -> list[Route]:
         runtime.metrics.in_flight.set(runtime.in_flight)
         runtime.metrics.ledger_backlog.set(runtime.ledger.backlog)
         runtime.metrics.set_circuits(runtime.router.breakers.states(time.monotonic()))
+        await _budget_gauges(runtime)
         runtime.metrics.set_backends(
             {name: p.load() for name, p in runtime.state.providers.items() if isinstance(p, ReportsLoad)}
         )
@@ -133,3 +135,17 @@ def routes(runtime: Runtime) -> list[Route]:
         Route("/admin/v1/config/reload", reload_config, methods=["POST"]),
         Route("/admin/v1/deployments", deployments, methods=["GET"]),
     ]
+
+
+async def _budget_gauges(runtime: Runtime) -> None:
+    """Budget utilisation per configured budget, read at scrape time (one pipelined Redis call)."""
+    from gateway.budget_routes import budget_status
+
+    gauge = runtime.metrics.budget_utilization
+    try:
+        status = await budget_status(runtime, None)
+    except (RedisError, OSError):
+        return  # the store is down: the gauges keep their last values
+    gauge.clear()
+    for entry in status:
+        gauge.labels(entry["tenant"], entry["scope"], entry["period"]).set(entry["utilization"])

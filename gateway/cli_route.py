@@ -10,8 +10,10 @@ from rich.console import Console
 from rich.table import Table
 
 from gateway.cli_admin import DEFAULT_URL, AdminKey, Url, admin_call
+from gateway.cli_route_simulate import simulate
 
 route_app = typer.Typer(no_args_is_help=True, help="Routing: explain a decision, simulate a policy on past traffic.")
+route_app.command("simulate")(simulate)
 
 
 @route_app.command("explain")

@@ -15,6 +15,10 @@ from providers.base import ServerLoad
 # LLM latencies span milliseconds (embeddings, cached answers) to minutes (long generations).
 DURATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120, 300)
 TTFT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.5, 3, 6, 12, 30)
+# The OpenTelemetry GenAI conventions' advised boundaries for token usage.
+TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
+TPOT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
+_OPERATIONS = {"chat/completions": "chat", "completions": "text_completion", "embeddings": "embeddings"}
 
 
 class Metrics:
@@ -127,6 +131,42 @@ class Metrics:
             ["provider"],
             registry=r,
         )
+        # OpenTelemetry GenAI semantic conventions (gen_ai.client.* / gen_ai.server.*), attributes as labels.
+        genai = ["gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model", "gen_ai_response_model"]
+        self.genai_duration = Histogram(
+            "gen_ai_client_operation_duration_seconds",
+            "GenAI operation duration (OpenTelemetry gen_ai.client.operation.duration).",
+            [*genai, "error_type"],
+            buckets=DURATION_BUCKETS,
+            registry=r,
+        )
+        self.genai_tokens = Histogram(
+            "gen_ai_client_token_usage",
+            "Tokens per operation by gen_ai_token_type input/output (OpenTelemetry gen_ai.client.token.usage).",
+            [*genai, "gen_ai_token_type"],
+            buckets=TOKEN_BUCKETS,
+            registry=r,
+        )
+        self.genai_ttft = Histogram(
+            "gen_ai_server_time_to_first_token_seconds",
+            "Time to the first token of a stream (OpenTelemetry gen_ai.server.time_to_first_token).",
+            genai,
+            buckets=TTFT_BUCKETS,
+            registry=r,
+        )
+        self.time_per_output_token = Histogram(
+            "switchyard_time_per_output_token_seconds",
+            "Streams: (duration - time to first token) / (output tokens - 1).",
+            ["model", "deployment"],
+            buckets=TPOT_BUCKETS,
+            registry=r,
+        )
+        self.budget_utilization = Gauge(
+            "switchyard_budget_utilization_ratio",
+            "Spend / limit of each configured budget (scope: tenant, team:<name> or key:<id>).",
+            ["tenant", "scope", "period"],
+            registry=r,
+        )
         self._series: dict[tuple[str, str, str], _Series] = {}
 
     def observe(
@@ -142,11 +182,14 @@ class Metrics:
         completion_tokens: int,
         cached_tokens: int,
         reasoning_tokens: int,
+        provider_kind: str = "",
+        upstream_model: str = "",
+        error_type: str | None = None,
     ) -> None:
         key = (model, deployment, endpoint)
         series = self._series.get(key)
         if series is None:
-            series = self._series[key] = _Series(self, model, deployment, endpoint)
+            series = self._series[key] = _Series(self, model, deployment, endpoint, provider_kind, upstream_model)
         series.requests(status).inc()
         series.duration.observe(duration)
         if ttft is not None:
@@ -159,6 +202,17 @@ class Metrics:
             series.cached.inc(cached_tokens)
         if reasoning_tokens:
             series.reasoning.inc(reasoning_tokens)
+        if error_type is None:
+            series.genai_ok.observe(duration)
+        else:
+            self.genai_duration.labels(*series.genai, error_type).observe(duration)
+        if prompt_tokens or completion_tokens:
+            series.genai_input.observe(prompt_tokens)
+            series.genai_output.observe(completion_tokens)
+        if ttft is not None:
+            series.genai_ttft.observe(ttft)
+            if completion_tokens > 1 and duration > ttft:
+                series.tpot.observe((duration - ttft) / (completion_tokens - 1))
 
     def attempt(self, model: str, deployment: str, outcome: str) -> None:
         self.attempts.labels(model, deployment, outcome).inc()
@@ -189,9 +243,27 @@ class Metrics:
 class _Series:
     """The labelled children for one (model, deployment, endpoint), looked up once instead of per request."""
 
-    __slots__ = ("_by_class", "_labels", "_metrics", "cached", "completion", "duration", "prompt", "reasoning", "ttft")
+    __slots__ = (
+        "_by_class",
+        "_labels",
+        "_metrics",
+        "cached",
+        "completion",
+        "duration",
+        "genai",
+        "genai_input",
+        "genai_ok",
+        "genai_output",
+        "genai_ttft",
+        "prompt",
+        "reasoning",
+        "tpot",
+        "ttft",
+    )
 
-    def __init__(self, metrics: Metrics, model: str, deployment: str, endpoint: str) -> None:
+    def __init__(
+        self, metrics: Metrics, model: str, deployment: str, endpoint: str, provider: str, upstream_model: str
+    ) -> None:
         self._metrics = metrics
         self._labels = (model, deployment, endpoint)
         self._by_class: dict[int, Any] = {}
@@ -201,6 +273,12 @@ class _Series:
         self.completion = metrics.tokens.labels(model, deployment, "completion")
         self.cached = metrics.tokens.labels(model, deployment, "cached")
         self.reasoning = metrics.tokens.labels(model, deployment, "reasoning")
+        self.genai = (_OPERATIONS.get(endpoint, endpoint), provider or "none", model, upstream_model or "none")
+        self.genai_ok = metrics.genai_duration.labels(*self.genai, "")
+        self.genai_input = metrics.genai_tokens.labels(*self.genai, "input")
+        self.genai_output = metrics.genai_tokens.labels(*self.genai, "output")
+        self.genai_ttft = metrics.genai_ttft.labels(*self.genai)
+        self.tpot = metrics.time_per_output_token.labels(model, deployment)
 
     def requests(self, status: int) -> Any:
         status_class = status // 100

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -192,6 +193,7 @@ class RequestLifecycle:
         "runtime",
         "started",
         "stream_mode",
+        "t0",
         "tags",
         "ticket",
     )
@@ -218,6 +220,9 @@ class RequestLifecycle:
         self.body: dict[str, Any] | None = None
         """The OpenAI request, for a token estimate when the upstream reports no usage."""
         self.completion: bytes | None = None
+        # uvloop's clock is cached per loop turn at millisecond resolution: fine for deadlines, too coarse
+        # for latency figures (time per output token), which use perf_counter.
+        self.t0 = time.perf_counter() - (asyncio.get_running_loop().time() - started)
         self.images = 0
         self.failures: list[FailedAttempt] = []
         self.audio_seconds = 0.0
@@ -293,7 +298,7 @@ class RequestLifecycle:
                     relayed = self.relayed
                     async for chunk in upstream:
                         if ttft is None:
-                            ttft = loop.time() - self.started
+                            ttft = time.perf_counter() - self.t0
                         relayed.append(chunk)
                         if fmt is not None:
                             chunk = fmt.chunk(chunk)
@@ -348,7 +353,7 @@ class RequestLifecycle:
             stream=self.stream_mode,
             attempts=1,
             usage=Usage(prompt_tokens=prompt, estimated=True),
-            duration=asyncio.get_running_loop().time() - self.started,
+            duration=time.perf_counter() - self.t0,
             ttft=None,
             error="hedge_cancelled",
         )
@@ -364,7 +369,7 @@ class RequestLifecycle:
         error: str | None,
     ) -> None:
         runtime = self.runtime
-        duration = asyncio.get_running_loop().time() - self.started
+        duration = time.perf_counter() - self.t0
         usage = settled_usage(usage, status, self.endpoint, self.body, self.completion, self.relayed)
         self.relayed = []
         deployment = target.name if target is not None else "none"
@@ -379,6 +384,9 @@ class RequestLifecycle:
             completion_tokens=usage.completion_tokens,
             cached_tokens=usage.cached_tokens,
             reasoning_tokens=usage.reasoning_tokens,
+            provider_kind=target.provider.kind if target is not None else "",
+            upstream_model=target.upstream_model if target is not None else "",
+            error_type=str(status) if status >= 400 else None,
         )
         record = usage_record(
             request_id=self.request_id,
