@@ -1,4 +1,5 @@
-"""Budget alerts: a log line, a metric and, when configured, a webhook POST (retried, never blocking)."""
+"""Alerts: budget thresholds, circuit openings and sustained failover rates. Each is a log line, a
+metric and, when `ledger.alert_webhook` is set, a JSON POST (retried with backoff, never blocking)."""
 
 from __future__ import annotations
 
@@ -36,14 +37,23 @@ class AlertSink:
             alert.limit / 1e6,
         )
         self._metrics.budget_alerts.labels(alert.tenant, alert.scope, str(alert.threshold)).inc()
+        self._send({"type": "budget_threshold", **dataclasses.asdict(alert)})
+
+    def event(self, payload: dict[str, object]) -> None:
+        """An operational alert (`circuit_open`, `failover_rate`): logged, counted and sent."""
+        log.warning("alert: %s", orjson.dumps(payload).decode())
+        self._metrics.alerts.labels(str(payload["type"])).inc()
+        self._send(payload)
+
+    def _send(self, payload: dict[str, object]) -> None:
         if self._webhook and len(self._pending) < _MAX_PENDING:
-            task = asyncio.get_running_loop().create_task(self._post(alert))
+            task = asyncio.get_running_loop().create_task(self._post(payload))
             self._pending.add(task)
             task.add_done_callback(self._pending.discard)
 
-    async def _post(self, alert: Alert) -> None:
+    async def _post(self, payload: dict[str, object]) -> None:
         assert self._webhook is not None
-        body = orjson.dumps({"type": "budget_threshold", **dataclasses.asdict(alert)})
+        body = orjson.dumps(payload)
         delay = 0.5
         for attempt in range(1, _ATTEMPTS + 1):
             try:
@@ -61,7 +71,7 @@ class AlertSink:
             if attempt < _ATTEMPTS:
                 await asyncio.sleep(delay)
                 delay *= 2
-        log.error("budget alert webhook failed after %d attempts (%s)", _ATTEMPTS, problem)
+        log.error("alert webhook failed after %d attempts (%s)", _ATTEMPTS, problem)
 
     async def aclose(self) -> None:
         for task in list(self._pending):

@@ -111,6 +111,7 @@ async def first_success(
             outcome.served.failures = failures
             if failures:
                 metrics.failovers.labels(route.name).inc()
+            router.served(route.name, bool(failures))
             return outcome.result, outcome.served
         failures.extend(outcome.failures)
         if not should_try_next(

@@ -97,6 +97,9 @@ class Metrics:
             ["tenant", "model"],
             registry=r,
         )
+        self.alerts = Counter(
+            "switchyard_alerts", "Operational alerts sent, by type (circuit_open, failover_rate).", ["type"], registry=r
+        )
         self.budget_alerts = Counter(
             "switchyard_budget_alerts",
             "Soft-budget thresholds crossed, by tenant, scope and percentage.",

@@ -8,9 +8,10 @@ config. Breakers and latency run on the monotonic clock; dated prices on UNIX ti
 
 from __future__ import annotations
 
+import math
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,7 @@ from policies.hedging import HedgeConfig
 from policies.latency_tracker import LatencyConfig, LatencyTracker
 from policies.observations import LoadView, RequestView
 from policies.retry_budget import RetryBudget, RetryBudgetConfig
+from policies.rolling_counts import RollingCounts
 from policies.router import Decision, RouterState, StrategyConfig, check_config, decide
 from policies.strategies.least_load import LeastLoadConfig
 from policies.strategies.lowest_cost import LowestCostConfig
@@ -134,9 +136,17 @@ def tenant_rules(config: TenantRoutingConfig) -> TenantRules:
 class Router:
     """Process-wide health, shared by every model and kept across config reloads."""
 
-    def __init__(self, config: RoutingConfig, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        config: RoutingConfig,
+        rng: random.Random | None = None,
+        on_alert: Callable[[dict[str, object]], None] | None = None,
+    ) -> None:
         self.rng = rng or random.Random()
         self.in_flight: dict[str, int] = {}
+        self._on_alert = on_alert
+        self._failovers: dict[str, RollingCounts] = {}
+        self._failover_alerted: dict[str, float] = {}
         self.configure(config)
 
     def configure(self, config: RoutingConfig) -> None:
@@ -228,7 +238,38 @@ class Router:
         if status == 429:
             self.breakers.cool_down(name, now, error.retry_after or 1.0)
         elif error.retryable:
+            was_open = self.breakers.state(name, now) == "open"
             self.breakers.record(name, now, False)
             self.latency.observe(name, now=now, latency_s=elapsed_s, ok=False)
+            if not was_open and self.breakers.state(name, now) == "open" and self._on_alert is not None:
+                self._on_alert(
+                    {"type": "circuit_open", "deployment": name, "error": error.code or type(error).__name__}
+                )
         else:
             self.breakers.release(name, now)
+
+    def served(self, model: str, failed_over: bool) -> None:
+        """Count a request of `model`; alert once per window when failovers pass the threshold."""
+        alerts = self._config.alerts
+        now = time.monotonic()
+        counts = self._failovers.get(model)
+        if counts is None:
+            counts = self._failovers[model] = RollingCounts(alerts.failover_window)
+        counts.add(now, 1, 1 if failed_over else 0)
+        if not failed_over or self._on_alert is None:
+            return
+        requests, failovers = counts.totals(now)
+        if requests < alerts.failover_min_requests or failovers / requests < alerts.failover_rate:
+            return
+        if now - self._failover_alerted.get(model, -math.inf) < alerts.failover_window:
+            return
+        self._failover_alerted[model] = now
+        self._on_alert(
+            {
+                "type": "failover_rate",
+                "model": model,
+                "requests": requests,
+                "failovers": failovers,
+                "window_s": alerts.failover_window,
+            }
+        )

@@ -159,13 +159,13 @@ class Runtime:
             timeout=aiohttp.ClientTimeout(total=None),
         )
         request_log.configure(config.server.request_log)
+        self._alerts = AlertSink(self.metrics, self._session, config.ledger.alert_webhook)
         try:
-            self._router = Router(config.routing)
+            self._router = Router(config.routing, on_alert=self._alerts.event)
             self._state = build_state(config, self._session)
             await self._state.start()
             self._store = await open_store(config.store.redis_url, data_dir)
             redis = self._store.redis
-            self._alerts = AlertSink(self.metrics, self._session, config.ledger.alert_webhook)
             self._ledger = UsageLedger(redis, data_dir / "spool", config.ledger.retention, self._alerts.emit)
             await self._ledger.start()
             self._keys = KeyStore(redis, config.ledger.key_cache_ttl)

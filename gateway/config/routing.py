@@ -66,9 +66,18 @@ class LatencyTrackingConfig(_Strict):
     window: Duration = 300.0
 
 
+class RoutingAlertsConfig(_Strict):
+    """When a model's failover share is sustained this high, alert (once per window)."""
+
+    failover_rate: Fraction = 0.2
+    failover_window: Duration = 300.0
+    failover_min_requests: int = Field(default=20, ge=1)
+
+
 class RoutingConfig(_Strict):
     """Process-wide health tracking, shared by every model."""
 
+    alerts: RoutingAlertsConfig = Field(default_factory=RoutingAlertsConfig)
     circuit_breaker: CircuitBreakerConfig = Field(default_factory=CircuitBreakerConfig)
     retry_budget: RetryBudgetModel = Field(default_factory=RetryBudgetModel)
     latency: LatencyTrackingConfig = Field(default_factory=LatencyTrackingConfig)

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import aiohttp
@@ -22,6 +19,7 @@ from providers.usage_estimate import estimate_prompt_tokens
 from tests.conftest import GatewayFactory
 from tests.integration.ledger_support import counter, unique, wait_events
 from tests.servers import ADMIN_KEY
+from tests.webhook_server import WebhookServer
 
 PRICE = {"input": 100.0, "output": 100.0}  # 100 micro-USD a token: easy sums
 MICRO_PER_TOKEN = 100
@@ -92,36 +90,20 @@ def test_500_concurrent_requests_never_spend_past_the_budget(
     )
 
 
-class _Webhook(BaseHTTPRequestHandler):
-    received: list[dict[str, Any]] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["content-length"]))
-        _Webhook.received.append(json.loads(body))
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
-def webhook() -> Iterator[str]:
-    _Webhook.received = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Webhook)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/alerts"
-    server.shutdown()
-    server.server_close()
+def webhook() -> Iterator[WebhookServer]:
+    with WebhookServer() as server:
+        yield server
 
 
-def test_soft_thresholds_alert_once_each(gateway_factory: GatewayFactory, store: redis.Redis, webhook: str) -> None:
+def test_soft_thresholds_alert_once_each(
+    gateway_factory: GatewayFactory, store: redis.Redis, webhook: WebhookServer
+) -> None:
     tenant, key = unique("alerts"), "sk-budget-alerts-key"
     budget_micro = 10 * estimate_micro()
     gateway = gateway_factory(
         **mock_sections(tenant, key, {"usd": budget_micro / 1e6, "period": "day", "alert_at": [30, 60]},
-                        alert_webhook=webhook)
+                        alert_webhook=webhook.url)
     )  # fmt: skip
     client = gateway.openai(key=key)
     served = 0
@@ -133,12 +115,9 @@ def test_soft_thresholds_alert_once_each(gateway_factory: GatewayFactory, store:
             break
         time.sleep(0.08)  # let each settle, so the next admission sees it
     assert 6 <= served <= 12
-    deadline = time.monotonic() + 10
-    while len(_Webhook.received) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)
-    assert sorted(a["threshold"] for a in _Webhook.received) == [30, 60]
-    assert {(a["tenant"], a["scope"], a["period"]) for a in _Webhook.received} == {(tenant, "tenant", "day")}
+    received = webhook.wait(2)
+    assert sorted(a["threshold"] for a in received) == [30, 60]
+    assert {(a["tenant"], a["scope"], a["period"]) for a in received} == {(tenant, "tenant", "day")}
     metrics = gateway.http().get("/metrics").text
     assert f'switchyard_budget_alerts_total{{scope="tenant",tenant="{tenant}",threshold="30"}} 1.0' in metrics
 

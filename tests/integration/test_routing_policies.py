@@ -332,3 +332,30 @@ def test_policy_config_errors_name_their_path(tmp_path: Any, sections: dict[str,
         timeout=60,
     )
     assert check.returncode == 1 and expected in check.stderr, check.stderr
+
+
+def test_circuit_openings_and_sustained_failovers_call_the_webhook(
+    gateway_factory: GatewayFactory, upstream: FakeOpenAI
+) -> None:
+    from tests.webhook_server import WebhookServer
+
+    with WebhookServer() as webhook:
+        gateway = gateway_factory(
+            providers={"fake": upstream_provider(upstream)},
+            routing={
+                "circuit_breaker": {"consecutive_failures": 3},
+                "alerts": {"failover_rate": 0.5, "failover_window": "60s", "failover_min_requests": 3},
+            },
+            ledger={"alert_webhook": webhook.url},
+            models={"chat": {"deployments": [dep("a+status-503"), dep("b")]}},
+        )
+        for _ in range(4):
+            served(gateway, "chat")
+        received = webhook.wait(2)
+    kinds = Counter(a["type"] for a in received)
+    assert kinds == {"circuit_open": 1, "failover_rate": 1}, received
+    opened = next(a for a in received if a["type"] == "circuit_open")
+    assert opened["deployment"] == "fake/a+status-503"
+    rate = next(a for a in received if a["type"] == "failover_rate")
+    assert rate["model"] == "chat" and rate["failovers"] >= 2
+    assert 'switchyard_alerts_total{type="circuit_open"} 1.0' in admin(gateway).get("/metrics").text
