@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import orjson
 from starlette.applications import Starlette
@@ -16,6 +17,7 @@ from gateway.budget_routes import budget_routes
 from gateway.client_wire import AnthropicWire, OpenAIWire
 from gateway.config import GatewayConfig
 from gateway.cost_routes import cost_routes
+from gateway.dashboard import dashboard_routes
 from gateway.key_routes import key_routes
 from gateway.passthrough import PassthroughEndpoint
 from gateway.proxy import ProxyEndpoint
@@ -29,8 +31,8 @@ log = logging.getLogger("switchyard")
 
 
 class SwitchyardApp:
-    def __init__(self, settings: Settings, config: GatewayConfig | None = None) -> None:
-        self.runtime = Runtime(settings, config)
+    def __init__(self, settings: Settings, config: GatewayConfig | None = None, span_exporter: Any = None) -> None:
+        self.runtime = Runtime(settings, config, span_exporter)
         chat = ProxyEndpoint(self.runtime, Endpoint.CHAT, OpenAIWire("chat"))
         completions = ProxyEndpoint(self.runtime, Endpoint.COMPLETIONS, OpenAIWire("completions"))
         embeddings = ProxyEndpoint(self.runtime, Endpoint.EMBEDDINGS, OpenAIWire("embeddings"))
@@ -58,6 +60,7 @@ class SwitchyardApp:
                 *budget_routes(self.runtime),
                 *cost_routes(self.runtime),
                 *route_routes(self.runtime),
+                *dashboard_routes(),
             ],
             lifespan=self.runtime.lifespan,
             exception_handlers={
@@ -79,8 +82,8 @@ class SwitchyardApp:
         await self.cold(scope, receive, send)
 
 
-def create_app(settings: Settings, config: GatewayConfig | None = None) -> SwitchyardApp:
-    return SwitchyardApp(settings, config)
+def create_app(settings: Settings, config: GatewayConfig | None = None, span_exporter: Any = None) -> SwitchyardApp:
+    return SwitchyardApp(settings, config, span_exporter)
 
 
 async def _gateway_error(request: Request, exc: Exception) -> Response:

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from gateway.metrics import Metrics
 from gateway.routing import RoutePolicy, Router
 from gateway.state import DeploymentTarget, ModelRoute, redact
+from gateway.tracing import Tracing, finish_span
 from policies.hedging import hedge_delay
 from policies.retry import attempt_window, should_try_next
 from policies.router import Decision
@@ -52,6 +53,8 @@ class _Request:
     secrets: tuple[str, ...]
     router: Router
     policy: RoutePolicy
+    span: Any = None
+    tracing: Tracing | None = None
 
 
 async def first_success(
@@ -70,6 +73,8 @@ async def first_success(
     router: Router,
     policy: RoutePolicy,
     on_abandoned: Callable[[DeploymentTarget], None] | None = None,
+    span: Any = None,
+    tracing: Tracing | None = None,
 ) -> tuple[T, Served]:
     """Call `send` on the decision's deployments in order until one succeeds.
 
@@ -80,8 +85,9 @@ async def first_success(
     attempt, with upstream messages kept and secrets redacted.
     """
     request = _Request(
-        route, endpoint, body, stream, client_wants_usage, request_id, started, metrics, secrets, router, policy
-    )
+        route, endpoint, body, stream, client_wants_usage, request_id, started, metrics, secrets, router, policy, span,
+        tracing,
+    )  # fmt: skip
     loop = asyncio.get_running_loop()
     failures: list[FailedAttempt] = []
     queue = list(decision.order)
@@ -151,6 +157,13 @@ async def _attempt(
     total_at: float,
 ) -> _Won | _Lost:
     loop = asyncio.get_running_loop()
+    attempt_span = None
+    extra: tuple[tuple[str, str], ...] = ()
+    if request.tracing is not None and request.span is not None:
+        attempt_span = request.tracing.attempt_span(
+            request.span, target.name, target.provider.kind, target.upstream_model
+        )
+        extra = request.tracing.headers(attempt_span)
     call = UpstreamCall(
         endpoint=request.endpoint,
         body=request.body,
@@ -159,6 +172,7 @@ async def _attempt(
         client_wants_usage=request.client_wants_usage,
         deadlines=Deadlines(connect_timeout, first_byte_at, total_at),
         request_id=request.request_id,
+        extra_headers=extra,
     )
     router = request.router
     begun = loop.time()
@@ -170,13 +184,19 @@ async def _attempt(
         error.message = redact(error.message, request.secrets)
         router.failed(target.name, error, loop.time() - begun)
         request.metrics.attempt(request.route.name, target.name, error.kind)
+        if attempt_span is not None:
+            finish_span(attempt_span, status=error.http_status, error=error.kind, attributes={})
         return _Lost([FailedAttempt(target.name, error)])
     except BaseException:
         router.ended(target.name)
         router.breakers.release(target.name, loop.time())
+        if attempt_span is not None:
+            finish_span(attempt_span, status=499, error="cancelled", attributes={})
         raise
     elapsed = loop.time() - begun
     request.metrics.attempt(request.route.name, target.name, "success")
+    if attempt_span is not None:
+        finish_span(attempt_span, status=200, attributes={})
     if request.stream:  # the stream is open: latency and in-flight are reported when it ends
         return _Won(result, Served(target, 0, total_at, begun, elapsed))
     router.ended(target.name)

@@ -38,6 +38,7 @@ from gateway.requirements import plan_route, requirements
 from gateway.routing import RoutePolicy
 from gateway.state import DeploymentTarget, GatewayState, ModelRoute
 from gateway.tags import parse_tags
+from gateway.tracing import finish_span
 from policies.router import Decision
 from providers.base import Completion, CompletionStream, Endpoint, UpstreamCall, Usage
 from providers.errors import (
@@ -142,6 +143,12 @@ class ProxyEndpoint:
             tags,
         )
         request.body = body
+        tracing = runtime.tracing
+        if tracing is not None:
+            request.span = tracing.request_span(scope, self.endpoint.value, route.name, principal.tenant)
+            request.span.set_attributes(
+                {"switchyard.routing.strategy": decision.strategy, "switchyard.routing.order": list(decision.order)}
+            )
 
         if not stream:
             completion, served = await request.attempts(body, wants_usage, _complete)
@@ -191,6 +198,7 @@ class RequestLifecycle:
         "request_id",
         "route",
         "runtime",
+        "span",
         "started",
         "stream_mode",
         "t0",
@@ -224,6 +232,7 @@ class RequestLifecycle:
         # for latency figures (time per output token), which use perf_counter.
         self.t0 = time.perf_counter() - (asyncio.get_running_loop().time() - started)
         self.images = 0
+        self.span: Any = None
         self.failures: list[FailedAttempt] = []
         self.audio_seconds = 0.0
         self.relayed: list[bytes] = []
@@ -254,6 +263,8 @@ class RequestLifecycle:
                 router=self.runtime.router,
                 policy=self.policy,
                 on_abandoned=self.abandoned,
+                span=self.span,
+                tracing=self.runtime.tracing,
             )
         except GatewayError as error:
             self.failures = list(getattr(error, "attempts", ()))
@@ -409,6 +420,22 @@ class RequestLifecycle:
             runtime.metrics.cost.labels(record.tenant, record.model).inc(record.cost_micro_usd / 1e6)
         runtime.ledger.record(record, self.ticket)
         request_log.emit(record, self.failures, self._prompt_for_log())
+        if self.span is not None:
+            finish_span(
+                self.span,
+                status=status,
+                error=error,
+                attributes={
+                    "gen_ai.response.model": record.upstream_model,
+                    "gen_ai.provider.name": record.provider_kind,
+                    "gen_ai.usage.input_tokens": record.prompt_tokens,
+                    "gen_ai.usage.output_tokens": record.completion_tokens,
+                    "switchyard.deployment": record.deployment,
+                    "switchyard.attempts": record.attempts,
+                    "switchyard.cost_usd": record.cost_micro_usd / 1e6,
+                    "switchyard.request_id": record.request_id,
+                },
+            )
 
     def _prompt_for_log(self) -> Any:
         tenant = self.runtime.state.config.tenants.get(self.principal.tenant)

@@ -33,6 +33,7 @@ from gateway.routing import Router
 from gateway.settings import Settings
 from gateway.state import GatewayState, build_state
 from gateway.store import Store, open_store
+from gateway.tracing import Tracing
 from gateway.usage_archive import UsageArchive, prune_stream
 from gateway.usage_ledger import TENANTS, UsageLedger
 from providers.errors import AuthenticationFailed, PermissionDenied
@@ -50,8 +51,11 @@ def _consumer_name(data_dir: Path) -> str:
 
 
 class Runtime:
-    def __init__(self, settings: Settings, config: GatewayConfig | None = None) -> None:
+    def __init__(self, settings: Settings, config: GatewayConfig | None = None, span_exporter: Any = None) -> None:
         self.settings = settings
+        self._span_exporter = span_exporter
+        self.tracing: Tracing | None = None
+        """Set when `tracing.enabled` (or a span exporter is given); None costs nothing per request."""
         self._initial_config = config
         self.metrics = Metrics()
         self.draining = False
@@ -159,6 +163,8 @@ class Runtime:
             timeout=aiohttp.ClientTimeout(total=None),
         )
         request_log.configure(config.server.request_log)
+        if config.tracing.enabled or self._span_exporter is not None:
+            self.tracing = Tracing(config.tracing, self._span_exporter)
         self._alerts = AlertSink(self.metrics, self._session, config.ledger.alert_webhook)
         try:
             self._router = Router(config.routing, on_alert=self._alerts.event)
@@ -209,6 +215,8 @@ class Runtime:
             await self._state.aclose()
         if self._session is not None:
             await self._session.close()
+        if self.tracing is not None:
+            self.tracing.shutdown()
 
     async def reload(self) -> GatewayState:
         """Load the config file again and swap it in; a bad file raises ConfigError and changes nothing."""

@@ -116,6 +116,13 @@ class UpstreamCall:
     forces upstream for accounting is stripped from the client's stream."""
     deadlines: Deadlines
     request_id: str
+    extra_headers: tuple[tuple[str, str], ...] = ()
+    """Headers to add to the upstream request (W3C `traceparent` when tracing is on)."""
+
+
+def call_headers(headers: dict[str, str], call: UpstreamCall) -> dict[str, str]:
+    """A provider's static headers plus the call's extra ones (the same dict when there are none)."""
+    return {**headers, **dict(call.extra_headers)} if call.extra_headers else headers
 
 
 @dataclass(frozen=True, slots=True)

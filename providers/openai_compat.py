@@ -12,7 +12,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 from yarl import URL
 
-from providers.base import Completion, Endpoint, EnvFlag, RawBody, UpstreamCall, Usage
+from providers.base import Completion, Endpoint, EnvFlag, RawBody, UpstreamCall, Usage, call_headers
 from providers.errors import UpstreamError, UpstreamProtocolError, UpstreamStatusError, message_from_upstream_body
 from providers.http_transport import HTTPTransport, UpstreamBody, require_event_stream, retry_after_seconds
 from providers.openai_sse import DONE_EVENT, OpenAIStreamScanner, first_event_json, has_data_event
@@ -84,7 +84,7 @@ class OpenAICompatProvider:
         return orjson.dumps(body)
 
     async def send_raw(self, call: UpstreamCall, body: RawBody) -> _RawRelay:
-        headers = {k: v for k, v in self._headers.items() if k.lower() != "content-type"}
+        headers = {k: v for k, v in call_headers(self._headers, call).items() if k.lower() != "content-type"}
         headers["Content-Type"] = body.content_type
         headers["Content-Length"] = str(body.length)
         response = await self._transport.post_within_first_byte(self._url(call), body.chunks(), headers, call.deadlines)
@@ -92,7 +92,7 @@ class OpenAICompatProvider:
 
     async def complete(self, call: UpstreamCall) -> Completion:
         body, data = await self._transport.request_json(
-            self._url(call), self._payload(call), self._headers, call.deadlines
+            self._url(call), self._payload(call), call_headers(self._headers, call), call.deadlines
         )
         return Completion(body=body, usage=Usage.from_openai(data.get("usage")))
 
@@ -101,7 +101,7 @@ class OpenAICompatProvider:
         return await self._transport.open_stream(
             self._url(call),
             self._payload(call),
-            self._headers,
+            call_headers(self._headers, call),
             call.deadlines,
             lambda response: _PassThroughStream(response, strip_usage=strip_usage),
         )

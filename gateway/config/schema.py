@@ -128,6 +128,13 @@ class ModelConfig(_Strict):
     deployments: list[DeploymentConfig] = Field(min_length=1)
 
 
+class TracingConfig(_Strict):
+    enabled: bool = False
+    endpoint: str = Field(default="http://127.0.0.1:4318/v1/traces", description="OTLP/HTTP traces endpoint.")
+    service_name: str = "switchyard"
+    sample_ratio: Annotated[float, Field(ge=0, le=1)] = 1.0
+
+
 class GatewayConfig(_Strict):
     server: ServerConfig = Field(default_factory=ServerConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
@@ -137,6 +144,7 @@ class GatewayConfig(_Strict):
     models: dict[Name, ModelConfig] = Field(default_factory=dict)
     tenants: dict[Name, TenantConfig] = Field(default_factory=dict)
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
+    tracing: TracingConfig = Field(default_factory=TracingConfig)
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
 
     def policy(self, name: str) -> PolicyConfig:

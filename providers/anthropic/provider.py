@@ -20,7 +20,7 @@ from providers.anthropic.errors import status_error
 from providers.anthropic.request import completion_request_to_chat, request_to_anthropic
 from providers.anthropic.response import anthropic_to_openai, chat_to_text_completion, usage_from_anthropic
 from providers.anthropic.stream import AnthropicStreamTranslator
-from providers.base import Completion, Endpoint, UpstreamCall
+from providers.base import Completion, Endpoint, UpstreamCall, call_headers
 from providers.errors import InvalidRequest
 from providers.http_transport import HTTPTransport
 from providers.sse import SSEvent
@@ -46,7 +46,9 @@ class AnthropicProvider:
 
     async def complete(self, call: UpstreamCall) -> Completion:
         payload = self._payload(call)
-        _, message = await self._transport.request_json(self._url, payload, self._headers, call.deadlines)
+        _, message = await self._transport.request_json(
+            self._url, payload, call_headers(self._headers, call), call.deadlines
+        )
         chat = anthropic_to_openai(message, model=call.model, created=int(time.time()))
         out = chat_to_text_completion(chat) if call.endpoint is Endpoint.COMPLETIONS else chat
         return Completion(body=orjson.dumps(out), usage=usage_from_anthropic(message.get("usage")))
@@ -60,7 +62,11 @@ class AnthropicProvider:
             text_completion=call.endpoint is Endpoint.COMPLETIONS,
         )
         return await self._transport.open_stream(
-            self._url, payload, self._headers, call.deadlines, lambda response: AnthropicStream(response, translator)
+            self._url,
+            payload,
+            call_headers(self._headers, call),
+            call.deadlines,
+            lambda response: AnthropicStream(response, translator),
         )
 
     def _payload(self, call: UpstreamCall) -> bytes:

@@ -18,7 +18,7 @@ import aiohttp
 import orjson
 from yarl import URL
 
-from providers.base import Completion, Endpoint, UpstreamCall
+from providers.base import Completion, Endpoint, UpstreamCall, call_headers
 from providers.errors import InvalidRequest
 from providers.gemini.config import GeminiConfig
 from providers.gemini.embeddings import embed_requests, embedding_vectors, embeddings_to_openai
@@ -64,7 +64,11 @@ class GeminiProvider:
         )
         url = self._url(call.model, "streamGenerateContent")
         return await self._transport.open_stream(
-            url, payload, self._headers, call.deadlines, lambda response: GeminiStream(response, translator)
+            url,
+            payload,
+            call_headers(self._headers, call),
+            call.deadlines,
+            lambda response: GeminiStream(response, translator),
         )
 
     def _chat_body(self, call: UpstreamCall) -> dict[str, Any]:
@@ -97,7 +101,7 @@ class GeminiProvider:
         return url
 
     async def _request_json(self, call: UpstreamCall, url: URL, payload: bytes) -> dict[str, Any]:
-        _, data = await self._transport.request_json(url, payload, self._headers, call.deadlines)
+        _, data = await self._transport.request_json(url, payload, call_headers(self._headers, call), call.deadlines)
         return data
 
 
