@@ -41,6 +41,13 @@ def serve(
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
     server = loaded.server
+    if server.workers > 1:
+        from gateway.workers import serve_workers
+
+        serve_workers(
+            settings, loaded, host or server.host, server.port if port is None else port, server.workers, log_level
+        )
+        return
     run_server(
         create_app(settings, loaded),
         host or server.host,

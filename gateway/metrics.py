@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 
 from providers.base import ServerLoad
 
@@ -22,7 +22,10 @@ _OPERATIONS = {"chat/completions": "chat", "completions": "text_completion", "em
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, multiprocess_dir: str | None = None) -> None:
+        """`multiprocess_dir`: several workers share the figures through prometheus-client's multiprocess
+        mode (each worker writes its own files there; /metrics sums them)."""
+        self.multiprocess_dir = multiprocess_dir
         self.registry = CollectorRegistry(auto_describe=False)
         r = self.registry
         self.requests = Counter(
@@ -69,7 +72,9 @@ class Metrics:
             ["model"],
             registry=r,
         )
-        self.in_flight = Gauge("switchyard_requests_in_flight", "Requests being served.", registry=r)
+        self.in_flight = Gauge(
+            "switchyard_requests_in_flight", "Requests being served.", registry=r, multiprocess_mode="livesum"
+        )
         self.hedges = Counter(
             "switchyard_hedges", "Hedged attempts sent after a slow first byte, by model.", ["model"], registry=r
         )
@@ -78,6 +83,7 @@ class Metrics:
             "Circuit breaker per deployment: 1 for its current state (closed, open, half_open, cooling).",
             ["deployment", "state"],
             registry=r,
+            multiprocess_mode="max",
         )
         self.admission_rejections = Counter(
             "switchyard_admission_rejections",
@@ -108,31 +114,38 @@ class Metrics:
         )
         self.config_reloads = Counter("switchyard_config_reloads", "Config reloads by result.", ["result"], registry=r)
         self.ledger_backlog = Gauge(
-            "switchyard_ledger_backlog_records", "Usage records not yet written to Redis.", registry=r
+            "switchyard_ledger_backlog_records",
+            "Usage records not yet written to Redis (queued or spooled).",
+            registry=r,
+            multiprocess_mode="livesum",
         )
         self.backend_healthy = Gauge(
             "switchyard_backend_healthy",
             "Self-hosted servers (vLLM): 1 if the last check passed.",
             ["provider"],
             registry=r,
+            multiprocess_mode="max",
         )
         self.backend_running = Gauge(
             "switchyard_backend_requests_running",
             "Requests running on a vLLM server, as it reports.",
             ["provider"],
             registry=r,
+            multiprocess_mode="max",
         )
         self.backend_waiting = Gauge(
             "switchyard_backend_requests_waiting",
             "Requests queued on a vLLM server, as it reports.",
             ["provider"],
             registry=r,
+            multiprocess_mode="max",
         )
         self.backend_kv_cache = Gauge(
             "switchyard_backend_kv_cache_usage_ratio",
             "KV-cache usage of a vLLM server (0..1).",
             ["provider"],
             registry=r,
+            multiprocess_mode="max",
         )
         # OpenTelemetry GenAI semantic conventions (gen_ai.client.* / gen_ai.server.*), attributes as labels.
         genai = ["gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model", "gen_ai_response_model"]
@@ -169,6 +182,7 @@ class Metrics:
             "Spend / limit of each configured budget (scope: tenant, team:<name> or key:<id>).",
             ["tenant", "scope", "period"],
             registry=r,
+            multiprocess_mode="max",
         )
         self._series: dict[tuple[str, str, str], _Series] = {}
 
@@ -240,7 +254,11 @@ class Metrics:
                     gauge.labels(name).set(value)
 
     def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+        if self.multiprocess_dir is None:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=self.multiprocess_dir)
+        return generate_latest(registry)
 
 
 class _Series:

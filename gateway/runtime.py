@@ -57,7 +57,7 @@ class Runtime:
         self.tracing: Tracing | None = None
         """Set when `tracing.enabled` (or a span exporter is given); None costs nothing per request."""
         self._initial_config = config
-        self.metrics = Metrics()
+        self.metrics = Metrics(settings.env.get("PROMETHEUS_MULTIPROC_DIR"))
         self.draining = False
         self.in_flight = 0
         self._reload_lock = asyncio.Lock()

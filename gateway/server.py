@@ -11,6 +11,7 @@ import asyncio
 import importlib.util
 import logging
 import signal
+import socket
 from collections.abc import Generator
 from contextlib import contextmanager
 from types import FrameType
@@ -82,7 +83,15 @@ class GatewayServer(uvicorn.Server):
         self.should_exit = True
 
 
-def serve(app: SwitchyardApp, host: str, port: int, drain_grace: float, log_level: str = "info") -> None:
+def serve(
+    app: SwitchyardApp,
+    host: str,
+    port: int,
+    drain_grace: float,
+    log_level: str = "info",
+    sockets: list[socket.socket] | None = None,
+) -> None:
+    """Run one worker; with `sockets`, serve on an already bound listening socket (a worker of many)."""
     require_fast_stack()
     config = uvicorn.Config(
         app,
@@ -99,4 +108,4 @@ def serve(app: SwitchyardApp, host: str, port: int, drain_grace: float, log_leve
         server_header=False,
         date_header=False,
     )
-    GatewayServer(config, app, drain_grace).run()
+    GatewayServer(config, app, drain_grace).run(sockets=sockets)

@@ -40,6 +40,7 @@ class ServerConfig(_Strict):
     max_body_bytes: ByteSize = 16 * 2**20
     drain_grace: Duration = 30.0
     request_log: bool = Field(default=True, description="One JSON line per request on stderr.")
+    workers: int = Field(default=1, ge=1, le=64, description="Gateway processes sharing the port.")
 
 
 class StoreConfig(_Strict):
