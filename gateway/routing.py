@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 LOCAL_KINDS = frozenset({"vllm", "onnx", "llamacpp", "ollama", "mock"})
 """Provider kinds that run on our own hardware (the mock runs in-process) unless `local:` says otherwise."""
 _LOAD_STRATEGIES = frozenset({"least_load", "spillover"})
+_LATENCY_STRATEGIES = frozenset({"lowest_latency", "slo_cost"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +187,7 @@ class Router:
             strategy=policy.strategy,
             strategy_config=policy.config,
             loads=loads,
-            latencies=self.latency.views(now),
+            latencies=self.latency.views(now) if policy.strategy in _LATENCY_STRATEGIES else {},
             breakers=self.breakers,
             state=state.copy() if dry_run else state,
             rng=self.rng,

@@ -217,6 +217,7 @@ class Runtime:
             await self._session.close()
         if self.tracing is not None:
             self.tracing.shutdown()
+        request_log.flush()
 
     async def reload(self) -> GatewayState:
         """Load the config file again and swap it in; a bad file raises ConfigError and changes nothing."""
