@@ -18,6 +18,7 @@ from gateway.client_wire import AnthropicWire, OpenAIWire
 from gateway.config import GatewayConfig
 from gateway.cost_routes import cost_routes
 from gateway.dashboard import dashboard_routes
+from gateway.inference_routes import inference_routes
 from gateway.key_routes import key_routes
 from gateway.passthrough import PassthroughEndpoint
 from gateway.proxy import ProxyEndpoint
@@ -60,6 +61,7 @@ class SwitchyardApp:
                 *budget_routes(self.runtime),
                 *cost_routes(self.runtime),
                 *route_routes(self.runtime),
+                *inference_routes(self.runtime),
                 *dashboard_routes(),
             ],
             lifespan=self.runtime.lifespan,

@@ -1,4 +1,4 @@
-"""`switchyard` command line: serve, config check, keys, costs, route."""
+"""`switchyard` command line: serve, config check, keys, costs, route, models."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from gateway.cli_keys import keys_app
 from gateway.cli_route import route_app
 from gateway.config import ConfigError, load_config
 from gateway.settings import Settings
+from local_runtime.cli import models_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Switchyard, an OpenAI-compatible AI gateway.")
 config_app = typer.Typer(no_args_is_help=True, help="Validate configuration files.")
@@ -20,6 +21,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(keys_app, name="keys")
 app.add_typer(costs_app, name="costs")
 app.add_typer(route_app, name="route")
+app.add_typer(models_app, name="models")
 
 
 @app.command()

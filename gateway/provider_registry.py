@@ -8,6 +8,7 @@ from typing import Annotated, Any, get_args
 import aiohttp
 from pydantic import Field
 
+from local_runtime.onnx_provider import OnnxConfig, OnnxProvider
 from providers.anthropic import AnthropicConfig, AnthropicProvider
 from providers.azure import AzureConfig, AzureProvider
 from providers.base import Provider
@@ -17,7 +18,7 @@ from providers.openai_compat import OpenAICompatConfig, OpenAICompatProvider
 from providers.vllm import VLLMConfig, VLLMProvider
 
 ProviderConfig = Annotated[
-    OpenAICompatConfig | AzureConfig | AnthropicConfig | GeminiConfig | VLLMConfig | MockConfig,
+    OpenAICompatConfig | AzureConfig | AnthropicConfig | GeminiConfig | VLLMConfig | MockConfig | OnnxConfig,
     Field(discriminator="kind"),
 ]
 
@@ -30,6 +31,7 @@ _BUILDERS: dict[type[Any], Builder] = {
     GeminiConfig: lambda name, config, session: GeminiProvider(name, config, session),
     VLLMConfig: lambda name, config, session: VLLMProvider(name, config, session),
     MockConfig: lambda name, config, session: MockProvider(name, config),
+    OnnxConfig: lambda name, config, session: OnnxProvider(name, config),
 }
 
 

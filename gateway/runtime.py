@@ -36,6 +36,7 @@ from gateway.store import Store, open_store
 from gateway.tracing import Tracing
 from gateway.usage_archive import UsageArchive, prune_stream
 from gateway.usage_ledger import TENANTS, UsageLedger
+from local_runtime.vllm_supervisor import VLLMSupervisor
 from providers.errors import AuthenticationFailed, PermissionDenied
 
 log = logging.getLogger("switchyard")
@@ -72,6 +73,7 @@ class Runtime:
         self._pruner: asyncio.Task[None] | None = None
         self._router: Router | None = None
         self._archive_postgres: PostgresSink | None = None
+        self._supervisor: VLLMSupervisor | None = None
 
     @property
     def state(self) -> GatewayState:
@@ -92,6 +94,11 @@ class Runtime:
     def keys(self) -> KeyStore:
         assert self._keys is not None, "used before start-up"
         return self._keys
+
+    @property
+    def supervisor(self) -> VLLMSupervisor | None:
+        """The supervised local vLLM servers (`local_runtime.vllm`), if any."""
+        return self._supervisor
 
     @property
     def router(self) -> Router:
@@ -167,6 +174,9 @@ class Runtime:
             self.tracing = Tracing(config.tracing, self._span_exporter)
         self._alerts = AlertSink(self.metrics, self._session, config.ledger.alert_webhook)
         try:
+            if config.local_runtime.vllm:
+                self._supervisor = VLLMSupervisor(config.local_runtime.vllm)
+                await self._supervisor.start()
             self._router = Router(config.routing, on_alert=self._alerts.event)
             self._state = build_state(config, self._session)
             await self._state.start()
@@ -213,6 +223,8 @@ class Runtime:
             await self._store.aclose()
         if self._state is not None:
             await self._state.aclose()
+        if self._supervisor is not None:
+            await self._supervisor.aclose()
         if self._session is not None:
             await self._session.close()
         if self.tracing is not None:
@@ -225,7 +237,7 @@ class Runtime:
             try:
                 config = await asyncio.to_thread(self.load)
                 assert self._session is not None
-                new_state = build_state(config, self._session)
+                new_state = build_state(config, self._session, self.state.providers)
             except ConfigError:
                 self.metrics.config_reloads.labels("rejected").inc()
                 raise
@@ -235,8 +247,10 @@ class Runtime:
             await new_state.start()
             self.router.configure(config.routing)
             self._state = new_state
+            if self._supervisor is not None:
+                await self._supervisor.reconcile(config.local_runtime.vllm)
             # Requests in flight keep using the old providers; closing stops only their background work.
-            await old.aclose()
+            await old.aclose(keep=new_state.reused)
             self.metrics.config_reloads.labels("success").inc()
             log.info("config reloaded: %d models", len(new_state.models))
             return new_state

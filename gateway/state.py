@@ -6,6 +6,7 @@ Requests keep the snapshot they started with, so a reload never changes a reques
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import aiohttp
@@ -16,6 +17,7 @@ from gateway.config.schema import CapabilitiesConfig, GatewayConfig, PolicyConfi
 from gateway.pricing import Pricing, deployment_pricing
 from gateway.provider_registry import build_provider
 from gateway.routing import LOCAL_KINDS, NO_RULES, RoutePolicy, TenantRules, route_policy, tenant_rules
+from local_runtime.onnx_provider import OnnxProvider
 from policies import priority
 from policies.candidates import Candidate, RoutePlan
 from policies.capabilities import UNKNOWN, Capabilities
@@ -79,6 +81,8 @@ class GatewayState:
     loaded_at: int
     policies: dict[str, RoutePolicy]
     tenant_rules: dict[str, TenantRules]
+    reused: frozenset[str] = frozenset()
+    """Providers taken over from the previous state (already started)."""
 
     def routing_for(self, tenant: str, route: ModelRoute) -> tuple[RoutePolicy, TenantRules]:
         """The policy a tenant's request uses for `route`, and the tenant's routing restrictions."""
@@ -88,19 +92,33 @@ class GatewayState:
         return route.policy, rules
 
     async def start(self) -> None:
-        for provider in self.providers.values():
-            if isinstance(provider, ReportsLoad):
+        for name, provider in self.providers.items():
+            if isinstance(provider, ReportsLoad) and name not in self.reused:
                 await provider.start()
 
-    async def aclose(self) -> None:
-        for provider in self.providers.values():
-            await provider.aclose()
+    async def aclose(self, keep: frozenset[str] = frozenset()) -> None:
+        """Close the providers, except those `keep` names (taken over by the next state)."""
+        for name, provider in self.providers.items():
+            if name not in keep:
+                await provider.aclose()
 
 
-def build_state(config: GatewayConfig, session: aiohttp.ClientSession) -> GatewayState:
+_REUSABLE = (OnnxProvider,)
+"""Providers that hold loaded models: a reload keeps them while their config is unchanged."""
+
+
+def build_state(
+    config: GatewayConfig, session: aiohttp.ClientSession, previous: Mapping[str, Provider] | None = None
+) -> GatewayState:
     providers: dict[str, Provider] = {}
-    for name, provider_config in config.providers.items():
+    reused: set[str] = set()
+    for name, provider_config in config.all_providers().items():
         if not provider_config.enabled:
+            continue
+        old = (previous or {}).get(name)
+        if isinstance(old, _REUSABLE) and old.config == provider_config:
+            providers[name] = old
+            reused.add(name)
             continue
         providers[name] = build_provider(name, provider_config, session)
     policies = {name: route_policy(name, p) for name, p in config.policies.items()}
@@ -169,6 +187,7 @@ def build_state(config: GatewayConfig, session: aiohttp.ClientSession) -> Gatewa
         loaded_at=int(time.time()),
         policies=policies,
         tenant_rules={name: tenant_rules(t.routing) for name, t in config.tenants.items()},
+        reused=frozenset(reused),
     )
 
 

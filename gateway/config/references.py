@@ -11,14 +11,18 @@ Issue = tuple[tuple[str | int, ...], str]
 
 def check_references(config: GatewayConfig) -> list[Issue]:
     issues: list[Issue] = []
+    providers = config.all_providers()
+    for index, server in enumerate(config.local_runtime.vllm):
+        if server.name in config.providers:
+            issues.append((("local_runtime", "vllm", index, "name"), f"{server.name!r} is also a name in providers"))
     for model_name, model in config.models.items():
         if model.policy != "default" and model.policy not in config.policies:
             issues.append((("models", model_name, "policy"), f"unknown policy {model.policy!r}"))
         seen: dict[str, int] = {}
         for index, deployment in enumerate(model.deployments):
             path: tuple[str | int, ...] = ("models", model_name, "deployments", index)
-            if deployment.provider not in config.providers:
-                known = ", ".join(sorted(config.providers)) or "none defined"
+            if deployment.provider not in providers:
+                known = ", ".join(sorted(providers)) or "none defined"
                 issues.append(((*path, "provider"), f"unknown provider {deployment.provider!r} (known: {known})"))
                 continue
             name = deployment_name(deployment.provider, deployment.model, model_name, deployment.name)
@@ -36,7 +40,7 @@ def check_references(config: GatewayConfig) -> list[Issue]:
         except ValueError as exc:
             issues.append((("policies", policy_name), str(exc)))
     names = {"default", *config.policies}
-    routable = {*config.providers, *(p.kind for p in config.providers.values())}
+    routable = {*providers, *(p.kind for p in providers.values())}
     for model_name, model in config.models.items():
         for deployment in model.deployments:
             routable.add(deployment_name(deployment.provider, deployment.model, model_name, deployment.name))

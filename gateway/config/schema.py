@@ -10,6 +10,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 from gateway.config.routing import HedgingConfig, Metric, RoutingConfig, SpillThresholdsConfig, Strategy
 from gateway.config.tenancy import Budgets, LedgerConfig, Prices, RateLimitConfig, TenantConfig
 from gateway.provider_registry import ProviderConfig
+from local_runtime.vllm_supervisor import LocalRuntimeConfig
 from providers.base import Duration
 
 
@@ -146,6 +147,13 @@ class GatewayConfig(_Strict):
     tenants: dict[Name, TenantConfig] = Field(default_factory=dict)
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
     tracing: TracingConfig = Field(default_factory=TracingConfig)
+    local_runtime: LocalRuntimeConfig = Field(default_factory=LocalRuntimeConfig)
+
+    def all_providers(self) -> dict[str, Any]:
+        """The configured providers plus a `kind: vllm` provider per supervised vLLM server."""
+        supervised = {server.name: server.provider_config() for server in self.local_runtime.vllm}
+        return {**self.providers, **supervised}
+
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
 
     def policy(self, name: str) -> PolicyConfig:
