@@ -120,15 +120,15 @@ async def test_open_inference_protocol_over_http(base_url: str) -> None:
 
 
 async def test_embeddings_with_the_openai_sdk(base_url: str) -> None:
-    client = openai.AsyncOpenAI(base_url=f"{base_url}/v1", api_key="unused", max_retries=0)
-    texts = ["the quick brown fox", "a cat and a dog"]
-    floats = await client.embeddings.create(model="tiny-bert", input=texts, encoding_format="float")
-    default = await client.embeddings.create(model="tiny-bert", input=texts)  # the SDK asks for base64
-    assert len(floats.data) == 2 and len(floats.data[0].embedding) == 32
-    assert np.allclose(floats.data[1].embedding, default.data[1].embedding, atol=1e-6)
-    assert floats.usage.prompt_tokens == default.usage.prompt_tokens > 0
-    with pytest.raises(openai.BadRequestError, match="token arrays are not supported"):
-        await client.embeddings.create(model="tiny-bert", input=[[1, 2, 3]])
-    with pytest.raises(openai.NotFoundError):
-        await client.embeddings.create(model="missing", input="x")
-    await client.close()
+    async with openai.AsyncOpenAI(base_url=f"{base_url}/v1", api_key="unused", max_retries=0) as client:
+        texts = ["the quick brown fox", "a cat and a dog"]
+        floats = await client.embeddings.create(model="tiny-bert", input=texts, encoding_format="float")
+        default = await client.embeddings.create(model="tiny-bert", input=texts)  # the SDK asks for base64
+        assert len(floats.data) == 2 and len(floats.data[0].embedding) == 32
+        assert np.allclose(floats.data[1].embedding, default.data[1].embedding, atol=1e-6)
+        assert floats.usage.prompt_tokens == default.usage.prompt_tokens > 0
+        with pytest.raises(openai.BadRequestError, match="token arrays are not supported"):
+            await client.embeddings.create(model="tiny-bert", input=[[1, 2, 3]])
+        with pytest.raises(openai.APIStatusError) as missing:  # another deployment may have it: retryable 503
+            await client.embeddings.create(model="missing", input="x")
+        assert missing.value.status_code == 503
