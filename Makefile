@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= examples/quickstart.yaml
 
-.PHONY: venv install dev demo serve test lint typecheck unit integration bench clean
+.PHONY: venv install dev demo serve test lint typecheck unit integration bench browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +31,11 @@ lint: dev
 typecheck: dev
 	$(BIN)/mypy
 
-test: dev lint typecheck
+test: dev lint typecheck browser
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+browser:
+	bash scripts/install-browser.sh
 
 bench: install
 	bash benchmarks/setup.sh
