@@ -50,7 +50,7 @@ async def admit(
         request_id=request_id,
         estimated_tokens=prompt + output,
         estimated_cost=cost,
-        hold_seconds=route.plan.timeouts.deadline + _HOLD_GRACE,
+        hold_seconds=route.policy.timeouts.deadline + _HOLD_GRACE,
     )
 
 

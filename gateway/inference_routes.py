@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -15,6 +17,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from gateway.admin_routes import credentials
+from gateway.auth import Principal
+from gateway.usage_record import UsageRecord
 from local_runtime import inference_routes as oip
 from local_runtime.model_manager import ModelManager
 from local_runtime.onnx_provider import OnnxProvider
@@ -54,7 +58,7 @@ def inference_routes(runtime: Runtime) -> list[Route]:
         return reply(oip.model_ready(manager, p["name"], p.get("version")))
 
     async def infer(request: Request) -> JSONResponse:
-        await runtime.authenticate(credentials(request))
+        principal = await runtime.authenticate(credentials(request))
         p = request.path_params
         manager = find(p["name"])
         if manager is None:
@@ -63,7 +67,12 @@ def inference_routes(runtime: Runtime) -> list[Route]:
             body = orjson.loads(await request.body())
         except orjson.JSONDecodeError as exc:
             return JSONResponse({"error": f"the body is not JSON: {exc.msg}"}, 400)
-        return reply(await oip.infer(manager, p["name"], body, p.get("version")))
+        started = time.perf_counter()
+        status, answer = await oip.infer(manager, p["name"], body, p.get("version"))
+        if status < 400:  # bad input leaves no usage record, as on every other route
+            provider = next(n for n, pr in runtime.state.providers.items() if getattr(pr, "manager", None) is manager)
+            runtime.ledger.record(_usage(principal, provider, p["name"], status, time.perf_counter() - started))
+        return JSONResponse(answer, status)
 
     async def reload(request: Request) -> JSONResponse:
         await runtime.require_admin(credentials(request))
@@ -82,3 +91,32 @@ def inference_routes(runtime: Runtime) -> list[Route]:
         Route("/v2/models/{name}/versions/{version}/infer", infer, methods=["POST"]),
         Route("/admin/v1/models/{name}/reload", reload, methods=["POST"]),
     ]
+
+
+def _usage(principal: Principal, provider: str, model: str, status: int, seconds: float) -> UsageRecord:
+    """An inference on a local model: attributed and counted like any request (no tokens, no price)."""
+    return UsageRecord(
+        request_id=os.urandom(12).hex(),
+        ts=time.time(),
+        tenant=principal.tenant,
+        team=principal.team,
+        project=principal.project,
+        key_id=principal.key_id,
+        endpoint="v2/infer",
+        model=model,
+        deployment=f"{provider}/{model}",
+        provider=provider,
+        provider_kind="onnx",
+        upstream_model=model,
+        status=status,
+        stream=False,
+        attempts=1,
+        prompt_tokens=0,
+        completion_tokens=0,
+        cached_tokens=0,
+        reasoning_tokens=0,
+        estimated=False,
+        latency_ms=round(seconds * 1000, 3),
+        ttft_ms=None,
+        error=None,
+    )

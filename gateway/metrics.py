@@ -185,6 +185,7 @@ class Metrics:
             multiprocess_mode="max",
         )
         self._series: dict[tuple[str, str, str], _Series] = {}
+        self._collectors: list[Any] = []
 
     def observe(
         self,
@@ -253,11 +254,18 @@ class Metrics:
                 if value is not None:
                     gauge.labels(name).set(value)
 
+    def add_collector(self, collector: Any) -> None:
+        """A collector read at scrape time (per process: its figures are this worker's)."""
+        self.registry.register(collector)
+        self._collectors.append(collector)
+
     def exposition(self) -> bytes:
         if self.multiprocess_dir is None:
             return generate_latest(self.registry)
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path=self.multiprocess_dir)
+        for collector in self._collectors:
+            registry.register(collector)
         return generate_latest(registry)
 
 

@@ -44,6 +44,8 @@ def _has_image(messages: Any) -> bool:
     return False
 
 
+_PRICED = frozenset({"lowest_cost", "slo_cost"})
+"""Strategies that estimate each deployment's cost (the output bound is counted only for them)."""
 _TENANT_RULES = ("deny list", "allow list", "local-only", "region", "required tag", "ceiling")
 
 
@@ -71,9 +73,10 @@ def plan_route(
             counted.append(estimate_prompt_tokens(endpoint, body))
         return counted[0]
 
+    priced = policy.strategy in _PRICED or rules.price_ceiling_micro is not None
     request = RequestView(
         requirements=needs,
-        max_output_tokens=max_output_tokens(endpoint, body, default_output_tokens),
+        max_output_tokens=max_output_tokens(endpoint, body, default_output_tokens) if priced else 0,
         count_prompt_tokens=prompt_tokens,
         tenant=tenant,
         allow=rules.allow,

@@ -28,6 +28,7 @@ from gateway.archive import PostgresSink
 from gateway.auth import Principal, credential_digest
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.key_store import KeyStore
+from gateway.local_metrics import OnnxCollector
 from gateway.metrics import Metrics
 from gateway.routing import Router
 from gateway.settings import Settings
@@ -59,6 +60,7 @@ class Runtime:
         """Set when `tracing.enabled` (or a span exporter is given); None costs nothing per request."""
         self._initial_config = config
         self.metrics = Metrics(settings.env.get("PROMETHEUS_MULTIPROC_DIR"))
+        self.metrics.add_collector(OnnxCollector(lambda: self._state.providers.values() if self._state else ()))
         self.draining = False
         self.in_flight = 0
         self._reload_lock = asyncio.Lock()

@@ -109,16 +109,17 @@ class Alert:
 
 
 @lru_cache(maxsize=4096)
-def _spend_counters(tenant: str, team: str | None, key_id: str, day: int) -> tuple[tuple[str, int], ...]:
+def _spend_counters(tenant: str, team: str | None, key_id: str, day: int) -> tuple[tuple[str, int, int], ...]:
     """The spend counters a record of this principal on this UTC day adds to, with the UNIX time each
-    expires (its period's end plus a grace; 0: never). The same for every record of the day: cached."""
+    expires (its period's end plus a grace; 0: never), and 0 (not watched for alerts). The same for every
+    record of the day: cached."""
     noon = day * 86400 + 43200
     out = []
     for scope in spend_scopes(tenant, team, key_id):
         for period in PERIODS:
             window = period_window(period, noon)
             expire_at = int(window.end) + GRACE_SECONDS if window.end is not None else 0
-            out.append((spend_key(tenant, scope, window.id), expire_at))
+            out.append((spend_key(tenant, scope, window.id), expire_at, 0))
     return tuple(out)
 
 
@@ -143,9 +144,9 @@ def settlement(record: UsageRecord, ticket: Ticket, retention: RetentionConfig) 
     counters = _spend_counters(tenant, record.team, record.key_id, int(now // 86400))
     if alerts:
         watched = {alert[0] for alert in alerts}
-        spend = [[key, expire_at, 1 if key in watched else 0] for key, expire_at in counters]
+        spend: Any = [(key, expire_at, 1 if key in watched else 0) for key, expire_at, _ in counters]
     else:
-        spend = [[key, expire_at, 0] for key, expire_at in counters]
+        spend = counters  # orjson writes the cached tuples as the script's arrays
     day_bucket, hour_bucket = _buckets(int(now // 3600))
     prefix = f"{record.team or '-'}|{record.model}|{record.deployment or '-'}|"
     total_tokens = record.prompt_tokens + record.completion_tokens

@@ -18,8 +18,6 @@ from gateway.pricing import Pricing, deployment_pricing
 from gateway.provider_registry import build_provider
 from gateway.routing import LOCAL_KINDS, NO_RULES, RoutePolicy, TenantRules, route_policy, tenant_rules
 from local_runtime.onnx_provider import OnnxProvider
-from policies import priority
-from policies.candidates import Candidate, RoutePlan
 from policies.capabilities import UNKNOWN, Capabilities
 from policies.observations import DeploymentView
 from policies.router import RouterState
@@ -33,7 +31,6 @@ class DeploymentTarget:
     provider_name: str
     provider: Provider
     upstream_model: str
-    candidate: Candidate
     capabilities: Capabilities
     pricing: Pricing
 
@@ -44,11 +41,7 @@ class ModelRoute:
     description: str | None
     owned_by: str
     deployments: tuple[DeploymentTarget, ...]
-    plan: RoutePlan
-    """The priority ranking; fixed for a config, so computed once per load instead of per request."""
     by_name: dict[str, DeploymentTarget]
-    checks_capabilities: bool
-    """Some deployment has a known capability that could exclude it (skip the check otherwise)."""
     watched: tuple[tuple[str, ReportsLoad], ...]
     """Deployments whose server reports health (vLLM), by deployment name."""
     views: tuple[DeploymentView, ...]
@@ -139,7 +132,6 @@ def build_state(
                     provider_name=deployment.provider,
                     provider=provider,
                     upstream_model=deployment.model or model_name,
-                    candidate=Candidate(name=name, position=position),
                     capabilities=_capabilities(deployment.model or model_name, deployment.capabilities),
                     pricing=deployment_pricing(name, deployment.model or model_name, deployment.price),
                 )
@@ -167,11 +159,7 @@ def build_state(
             description=model.description,
             owned_by="switchyard-mock" if kinds == {"mock"} else "switchyard",
             deployments=tuple(targets),
-            plan=priority.plan(
-                [t.candidate for t in targets], max_attempts=policy.max_attempts, timeouts=policy.timeouts
-            ),
             by_name={t.name: t for t in targets},
-            checks_capabilities=any(t.capabilities != UNKNOWN for t in targets),
             watched=tuple((t.name, t.provider) for t in targets if isinstance(t.provider, ReportsLoad)),
             views=tuple(views),
             policy=policy,

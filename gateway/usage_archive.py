@@ -32,7 +32,6 @@ import logging
 import re
 import time
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -255,7 +254,8 @@ def _entry(fields: Mapping[Any, Any], key: str, entry_id: Any) -> ArchiveEntry:
         event = orjson.loads(raw)
         if not isinstance(event, dict):
             raise TypeError("not a JSON object")
-        datetime.fromtimestamp(float(event["ts"]), UTC)  # an instant with a UTC date, which sinks file it under
+        if not 0 <= float(event["ts"]) < 1e11:  # an instant with a UTC date, which sinks file it under
+            raise ValueError("ts out of range")
     except (orjson.JSONDecodeError, TypeError, KeyError, ValueError, OverflowError, OSError):
         entry = {"stream": key, "id": _text(entry_id), "fields": {_text(k): _text(v) for k, v in fields.items()}}
         return ArchiveEntry(_text(entry_id), orjson.dumps(entry), None)

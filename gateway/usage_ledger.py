@@ -45,6 +45,7 @@ TENANTS = "sy:tenants"
 _DEDUPE_SECONDS = 35 * 86400
 _STREAM_MAXLEN = 5_000_000
 _BATCH = 256
+_PER_SCRIPT = 16
 _QUEUE_LIMIT = 100_000
 _REPLAY_EVERY = 2.0
 _LINGER = 0.05
@@ -144,11 +145,17 @@ class UsageLedger:
                 await self._replay_spool()
 
     async def _write(self, batch: list[Entry]) -> None:
-        """One script call per tenant in the batch, all in one round trip (EVALSHA; the script is
-        loaded on first use and after a Redis restart)."""
+        """Script calls of at most `_PER_SCRIPT` records of one tenant, all in one round trip (EVALSHA;
+        the script is loaded on first use and after a Redis restart). Redis runs a script without
+        interruption: short ones let the admission calls of requests in flight in between."""
         by_tenant: dict[str, list[Entry]] = {}
         for entry in batch:
             by_tenant.setdefault(entry[0].tenant, []).append(entry)
+        chunks = [
+            (tenant, entries[start : start + _PER_SCRIPT])
+            for tenant, entries in by_tenant.items()
+            for start in range(0, len(entries), _PER_SCRIPT)
+        ]
         calls = [
             script_args(
                 tenant,
@@ -156,7 +163,7 @@ class UsageLedger:
                 _DEDUPE_SECONDS,
                 _STREAM_MAXLEN,
             )
-            for tenant, entries in by_tenant.items()
+            for tenant, entries in chunks
         ]
         new_tenants = [t for t in by_tenant if t not in self._known_tenants]
         try:
@@ -167,7 +174,7 @@ class UsageLedger:
         self._known_tenants.update(new_tenants)
         self.written += len(batch)
         if self._on_alert is not None:
-            for (tenant, entries), reply in zip(by_tenant.items(), replies, strict=True):
+            for (tenant, entries), reply in zip(chunks, replies, strict=True):
                 for alert in alerts_from(tenant, {r.request_id: s for r, s in entries}, reply or []):
                     self._on_alert(alert)
 

@@ -47,6 +47,8 @@ class BatcherStats:
     largest_batch: int
     """Most requests ever run in one batch."""
     rejected: int
+    queue_seconds: float = 0.0
+    """Time requests spent queued before their batch started, summed over all requests."""
 
     @property
     def mean_batch(self) -> float:
@@ -93,6 +95,7 @@ class Batcher(Generic[T, R]):
         self._accepting = True
         self._drained = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._queue_seconds = 0.0
         self._scheduler = asyncio.get_running_loop().create_task(self._schedule(), name=f"batcher-{name}")
 
     def stats(self) -> BatcherStats:
@@ -104,6 +107,7 @@ class Batcher(Generic[T, R]):
             rows=self._rows,
             largest_batch=self._largest,
             rejected=self._rejected,
+            queue_seconds=self._queue_seconds,
         )
 
     def submit(self, item: T, *, rows: int = 1, key: Hashable = None) -> asyncio.Future[R]:
@@ -203,6 +207,8 @@ class Batcher(Generic[T, R]):
 
     async def _run(self, runner: Runner[T, R], batch: list[_Pending[T, R]]) -> None:
         loop = asyncio.get_running_loop()
+        started = loop.time()
+        self._queue_seconds += sum(started - p.enqueued for p in batch)
         try:
             results = await loop.run_in_executor(self._executor, runner, [p.item for p in batch])
             if len(results) != len(batch):

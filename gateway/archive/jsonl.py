@@ -11,9 +11,8 @@ import asyncio
 import os
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
-
-import orjson
 
 from gateway.archive.sink import ArchiveEntry
 
@@ -33,14 +32,19 @@ class JsonlSink:
             if entry.event is None:
                 folder, line = UNREADABLE_DIR, entry.raw
             else:
-                folder = datetime.fromtimestamp(float(entry.event["ts"]), UTC).strftime("%Y-%m-%d")
-                line = orjson.dumps(entry.event)
+                folder = _day_folder(int(float(entry.event["ts"]) // 86400))
+                line = entry.raw  # the event's own JSON, as the ledger wrote it: no second encoding
             lines.setdefault(self.directory / folder / self._file, []).append(line)
         if lines:
             await asyncio.to_thread(_append_durably, lines)
 
     async def aclose(self) -> None:
         return None
+
+
+@lru_cache(maxsize=64)
+def _day_folder(day: int) -> str:
+    return datetime.fromtimestamp(day * 86400, UTC).strftime("%Y-%m-%d")
 
 
 def _append_durably(lines: Mapping[Path, Sequence[bytes]]) -> None:

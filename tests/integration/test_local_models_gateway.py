@@ -61,7 +61,7 @@ def client(gateway: Gateway, key: str = TENANT_KEY) -> httpx.Client:
     return gateway.http(headers={"authorization": f"Bearer {key}"})
 
 
-def test_iris_classifier_built_on_first_start_answers_v2(gateway: Gateway) -> None:
+def test_iris_classifier_built_on_first_start_answers_v2(gateway: Gateway, redis_url: str) -> None:
     http = client(gateway)
     meta = http.get("/v2/models/iris-classifier")
     assert meta.status_code == 200, meta.text
@@ -70,6 +70,10 @@ def test_iris_classifier_built_on_first_start_answers_v2(gateway: Gateway) -> No
     answer = http.post("/v2/models/iris-classifier/infer", json=iris_body(ROWS))
     assert answer.status_code == 200, answer.text
     assert "setosa" in answer.text and "virginica" in answer.text
+    store = redis.Redis.from_url(redis_url)
+    recorded = [e for e in wait_events(store, "acme", 1) if e["endpoint"] == "v2/infer"]
+    store.close()
+    assert recorded and recorded[-1]["deployment"] == "local/iris-classifier" and recorded[-1]["status"] == 200
     bad = http.post(
         "/v2/models/iris-classifier/infer",
         json={"inputs": [{"name": "input", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}]},
@@ -111,6 +115,19 @@ def test_a_new_version_hot_swaps_and_a_broken_one_is_refused(gateway: Gateway, r
     assert refused.status_code == 500 and str(refused.json().get("serving_version")) == "2"
     assert client(gateway).post("/v2/models/iris-classifier/infer", json=iris_body(ROWS)).status_code == 200
     assert client(gateway).post("/admin/v1/models/iris-classifier/reload").status_code == 403
+
+
+def test_batch_figures_are_exported(gateway: Gateway) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for _ in range(3):
+        assert client(gateway).post("/v2/models/iris-classifier/infer", json=iris_body(ROWS)).status_code == 200
+    text = gateway.http().get("/metrics").text
+    found = {(s.name, s.labels.get("model")): s.value for f in text_string_to_metric_families(text) for s in f.samples}
+    assert found[("switchyard_onnx_batched_requests_total", "iris-classifier")] >= 3
+    assert found[("switchyard_onnx_batches_total", "iris-classifier")] >= 1
+    assert ("switchyard_onnx_queue_seconds_total", "iris-classifier") in found
+    assert found[("switchyard_onnx_queue_depth", "iris-classifier")] == 0
 
 
 def test_a_supervised_vllm_server_is_started_routed_to_and_restarted(

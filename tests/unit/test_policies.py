@@ -1,15 +1,7 @@
 from __future__ import annotations
 
-from policies import priority
-from policies.candidates import Candidate, Timeouts
+from policies.candidates import Timeouts
 from policies.retry import attempt_window, should_try_next
-
-
-def test_priority_keeps_config_order_and_skips_disabled() -> None:
-    cands = [Candidate("b", 1), Candidate("a", 0), Candidate("c", 2, enabled=False)]
-    plan = priority.plan(cands, max_attempts=5, timeouts=Timeouts())
-    assert [c.name for c in plan.order] == ["a", "b"]
-    assert plan.max_attempts == 2
 
 
 def test_attempt_window_clips_to_overall_deadline() -> None:
