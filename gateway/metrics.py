@@ -30,8 +30,9 @@ class Metrics:
         r = self.registry
         self.requests = Counter(
             "switchyard_requests",
-            "Requests answered, by logical model, serving deployment, endpoint and HTTP status class.",
-            ["model", "deployment", "endpoint", "status_class"],
+            "Requests answered, by logical model, serving deployment, its provider kind, endpoint, HTTP status"
+            " class and error type (the status of an error; empty for a success).",
+            ["model", "deployment", "provider", "endpoint", "status_class", "error_type"],
             registry=r,
         )
         self.duration = Histogram(
@@ -310,8 +311,10 @@ class _Series:
         self.tpot = metrics.time_per_output_token.labels(model, deployment)
 
     def requests(self, status: int) -> Any:
-        status_class = status // 100
-        child = self._by_class.get(status_class)
+        child = self._by_class.get(status)
         if child is None:
-            child = self._by_class[status_class] = self._metrics.requests.labels(*self._labels, f"{status_class}xx")
+            model, deployment, endpoint = self._labels
+            child = self._by_class[status] = self._metrics.requests.labels(
+                model, deployment, self.genai[1], endpoint, f"{status // 100}xx", str(status) if status >= 400 else ""
+            )
         return child

@@ -77,7 +77,8 @@ def test_health_and_metrics(gateway_factory: GatewayFactory, upstream: FakeOpenA
         return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
     ok = {"model": "chat", "deployment": "fake/gpt-fake"}
-    assert value("switchyard_requests_total", **ok, endpoint="chat/completions", status_class="2xx") == 2
+    requests = {"endpoint": "chat/completions", "provider": "openai", "status_class": "2xx", "error_type": ""}
+    assert value("switchyard_requests_total", **ok, **requests) == 2
     assert value("switchyard_request_duration_seconds_count", **ok, endpoint="chat/completions") == 2
     assert value("switchyard_time_to_first_token_seconds_count", **ok) == 1
     assert value("switchyard_tokens_total", **ok, type="prompt") > 0
