@@ -16,7 +16,7 @@ import orjson
 from gateway.accounting import admit
 from gateway.asgi_io import ClientGone, Headers, Receive, Scope, Send, header, read_body, send_error, sse_error_event
 from gateway.attempts import Served
-from gateway.proxy import RequestLifecycle
+from gateway.request_lifecycle import RequestLifecycle
 from gateway.requirements import plan_route
 from gateway.state import DeploymentTarget
 from gateway.tags import parse_tags
