@@ -28,7 +28,7 @@ from gateway.asgi_io import Headers
 from gateway.auth import Principal
 from gateway.config.tenancy import BudgetConfig, RateLimitConfig, TenantConfig
 from gateway.metrics import Metrics
-from gateway.script_batcher import ScriptBatcher
+from gateway.redis_script import RedisScript
 from policies.budgets import PeriodWindow, period_window
 from providers.errors import BudgetExceeded, RateLimited, ServiceUnavailable
 
@@ -204,7 +204,7 @@ class Admission:
         self._redis = client
         self._metrics = metrics
         self._down_until = 0.0
-        self._script = ScriptBatcher(client, _ADMIT_SCRIPT)
+        self._script = RedisScript(client, _ADMIT_SCRIPT)
 
     async def admit(
         self,
@@ -253,11 +253,13 @@ class Admission:
         )
         if now < self._down_until:
             return self._outage(rules, None)
+        began = time.perf_counter()
         try:
             reply = await self._script.call(1, zset, packed)
         except (RedisError, OSError) as exc:
             self._down_until = now + 1.0
             return self._outage(rules, exc)
+        self._metrics.admission_duration.observe(time.perf_counter() - began)
         if int(reply[0]) != 1:
             raise self._refusal(reply, rules, checks, estimated_tokens, estimated_cost, now)
         headers = _limit_headers(rules.limits, [int(x) for x in reply[1:]])

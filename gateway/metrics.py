@@ -92,6 +92,12 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.admission_duration = Histogram(
+            "switchyard_admission_duration_seconds",
+            "Time to check a request's rate limits and reserve its budgets (one Redis script call).",
+            buckets=(0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1),
+            registry=r,
+        )
         self.admission_outages = Counter(
             "switchyard_admission_store_outages",
             "Admissions made while Redis was unreachable, by outcome (open: admitted unchecked, closed: 503).",
