@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import re
-import threading
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import orjson
 from aiohttp import web
+
+from tests.fakes.threaded_server import ThreadedUpstream
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "anthropic"
 API_KEY = "sk-ant-fake-key"
@@ -109,71 +109,14 @@ def check_request(body: Any) -> str | None:
     return None
 
 
-class FakeAnthropic:
+class FakeAnthropic(ThreadedUpstream[RecordedRequest]):
     """Use as ``with FakeAnthropic() as fake: ...``; requests land in ``fake.requests``."""
 
+    label = "Anthropic"
+    base_path = "/v1"
+
     def __init__(self, api_key: str = API_KEY) -> None:
-        self.api_key = api_key
-        self.port = 0
-        self.requests: list[RecordedRequest] = []
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._ready = threading.Event()
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    def start(self) -> FakeAnthropic:
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._serve()), name="fake-anthropic", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(10) or not self.port:
-            raise RuntimeError("fake Anthropic upstream did not start")
-        return self
-
-    def stop(self) -> None:
-        if self._thread is None:
-            return
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(timeout=15)
-        self._thread = None
-
-    def __enter__(self) -> FakeAnthropic:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    def clear(self) -> None:
-        with self._lock:
-            self.requests.clear()
-
-    @property
-    def last(self) -> RecordedRequest:
-        with self._lock:
-            return self.requests[-1]
-
-    async def _serve(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=1.0, access_log=None)
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            self.port = runner.addresses[0][1]
-            self._ready.set()
-            await self._stop.wait()
-        finally:
-            self._ready.set()
-            await runner.cleanup()
+        super().__init__(api_key)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
@@ -181,10 +124,7 @@ class FakeAnthropic:
             body: Any = orjson.loads(raw) if raw else None
         except orjson.JSONDecodeError:
             body = raw
-        with self._lock:
-            self.requests.append(
-                RecordedRequest(request.path, {k.lower(): v for k, v in request.headers.items()}, body)
-            )
+        self._record(RecordedRequest(request.path, {k.lower(): v for k, v in request.headers.items()}, body))
         if (request.method, request.path) != ("POST", "/v1/messages"):
             return _error(404, "not_found_error", f"Not found: {request.method} {request.path}")
         if request.headers.get("x-api-key") != self.api_key:

@@ -18,14 +18,14 @@ from __future__ import annotations
 import asyncio
 import math
 import re
-import threading
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import orjson
 from aiohttp import web
+
+from tests.fakes.threaded_server import ThreadedUpstream
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "gemini"
 API_KEY = "AIza-fake-gemini-key"
@@ -165,71 +165,14 @@ def check_request(body: Any) -> str | None:
     return None
 
 
-class FakeGemini:
+class FakeGemini(ThreadedUpstream[RecordedRequest]):
     """Use as ``with FakeGemini() as fake: ...``; requests land in ``fake.requests``."""
 
+    label = "Gemini"
+    base_path = "/v1beta"
+
     def __init__(self, api_key: str = API_KEY) -> None:
-        self.api_key = api_key
-        self.port = 0
-        self.requests: list[RecordedRequest] = []
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._ready = threading.Event()
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1beta"
-
-    def start(self) -> FakeGemini:
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._serve()), name="fake-gemini", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(10) or not self.port:
-            raise RuntimeError("fake Gemini upstream did not start")
-        return self
-
-    def stop(self) -> None:
-        if self._thread is None:
-            return
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(timeout=15)
-        self._thread = None
-
-    def __enter__(self) -> FakeGemini:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    def clear(self) -> None:
-        with self._lock:
-            self.requests.clear()
-
-    @property
-    def last(self) -> RecordedRequest:
-        with self._lock:
-            return self.requests[-1]
-
-    async def _serve(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=1.0, access_log=None)
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            self.port = runner.addresses[0][1]
-            self._ready.set()
-            await self._stop.wait()
-        finally:
-            self._ready.set()
-            await runner.cleanup()
+        super().__init__(api_key)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
@@ -238,8 +181,7 @@ class FakeGemini:
         except orjson.JSONDecodeError:
             body = raw
         headers = {k.lower(): v for k, v in request.headers.items()}
-        with self._lock:
-            self.requests.append(RecordedRequest(request.path, dict(request.query), headers, body))
+        self._record(RecordedRequest(request.path, dict(request.query), headers, body))
         match = _PATH.match(request.path)
         if request.method != "POST" or match is None:
             return google_error(404, "NOT_FOUND", f"Not found: {request.method} {request.path}")
