@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -80,6 +81,24 @@ class CpuMeter:
 
     def start(self) -> None:
         self._start = self._snapshot()
+
+    def settle(self, quiet: float = 2.5, busy_share: float = 0.02, timeout: float = 30.0) -> float:
+        """Wait until the process tree has been idle (under `busy_share` of one core) for `quiet` seconds,
+        so work deferred past the responses (the usage ledger's writes, the archive's next round, every
+        2 s) is counted in the CPU per request. Returns the seconds waited."""
+        began = time.monotonic()
+        step = 0.25
+        window: list[float] = []
+        last = sum(self._snapshot().values())
+        while time.monotonic() - began < timeout:
+            time.sleep(step)
+            now = sum(self._snapshot().values())
+            window.append(now - last)
+            last = now
+            window = window[-int(quiet / step) :]
+            if len(window) == int(quiet / step) and sum(window) < busy_share * quiet:
+                break
+        return time.monotonic() - began
 
     def stop(self) -> tuple[float, float]:
         """(main process, whole tree) CPU seconds since start(); processes that came or went are ignored."""

@@ -63,6 +63,7 @@ def measure(
     meter.start()
     upstream_meter.start()
     result, extra = load()
+    meter.settle()
     cpu, tree_cpu = meter.stop()
     upstream_cpu, _ = upstream_meter.stop()
     n = max(result.requests, 1)

@@ -8,6 +8,7 @@ with `Connection: close`, and in-flight requests (streams included) may finish w
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib.util
 import logging
 import signal
@@ -23,6 +24,24 @@ from gateway.app import SwitchyardApp
 from gateway.config import ConfigError
 
 log = logging.getLogger("switchyard")
+
+GC_GEN0_THRESHOLD = 10_000
+"""Container allocations between two young-generation collections (CPython's default is 700)."""
+
+
+def tune_gc() -> None:
+    """Freeze what start-up built and collect the young generation less often.
+
+    The ~100,000 objects alive after start-up (config, pricing, schemas, tokenizer tables) were scanned
+    by every full collection, and each request's short-lived cycles (tasks, futures, exceptions) set one
+    off every few hundred requests: 57 ms pauses, and a third of the CPU per request under load
+    (0.42-0.48 ms vs 0.32-0.34 ms per non-streaming request with this, measured with wrk at concurrency
+    32 on the 2-core benchmark machine). Objects created later, a reloaded config's included, are
+    collected as usual."""
+    gc.collect()
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
 
 
 def require_fast_stack() -> None:
@@ -44,6 +63,7 @@ class GatewayServer(uvicorn.Server):
     async def startup(self, sockets: list[Any] | None = None) -> None:
         self._loop = asyncio.get_running_loop()
         await super().startup(sockets)
+        tune_gc()
 
     @contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
