@@ -6,7 +6,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from gateway.admission import NO_TICKET, Admission, Ticket, rules_for
+from gateway.admission import Admission
+from gateway.admission_rules import NO_TICKET, Ticket, rules_for
 from gateway.auth import Principal
 from gateway.state import DeploymentTarget, GatewayState, ModelRoute
 from gateway.usage_record import UsageRecord

@@ -1,4 +1,5 @@
-"""Admission: rate limits and budget reservations in one Redis script call, before any upstream call.
+"""Admission: rate limits and budget reservations before any upstream call — one Redis script call, or
+none when the request fits a lease this gateway holds (`policies/admission_lease.py`).
 
 Rate limits are GCRA (one theoretical-arrival-time per limit, in ms): `rpm` costs 1 per request, `tpm`
 the estimated tokens (prompt + the output bound), corrected by the ledger once the real count is known.
@@ -9,202 +10,87 @@ actual cost and releases the reservation; reservations of requests that never se
 gateway) expire and are released by the next admission of that tenant.
 
 Every key is under the tenant's hash tag, so the script runs on Redis Cluster. When Redis does not
-answer, the tenant's `on_store_outage` decides: admit without limits (open) or answer 503 (closed).
+answer, the tenant's `on_store_outage` decides: admit without limits (open) or answer 503 (closed);
+a lease granted before the outage still admits what it reserved, for the rest of its second.
+
+A busy key asks for a lease with its admission call: the same script grants room for `n` requests when
+the limits and budgets have plenty free, else admits this request alone. Requests of the key arriving
+while a lease is being asked for wait for that answer instead of asking too. A lease whose second is
+over, or that cannot cover the next request, is retired: what it did not use is given back in the
+background (`RETURN_SCRIPT`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import math
-import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from gateway.admission_rules import (
+    NO_TICKET,
+    WINDOW_MS,
+    BudgetCheck,
+    LimitCheck,
+    Rules,
+    Ticket,
+    limit_key,
+    reservation_keys,
+    reserved_key,
+    spend_key,
+)
+from gateway.admission_scripts import ADMIT_SCRIPT, RETURN_SCRIPT
 from gateway.asgi_io import Headers
 from gateway.auth import Principal
-from gateway.config.tenancy import BudgetConfig, RateLimitConfig, TenantConfig
 from gateway.metrics import Metrics
 from gateway.redis_script import RedisScript
-from policies.budgets import PeriodWindow, period_window
+from policies.admission_lease import LEASE_SECONDS, LEASE_SHARE, MIN_REQUESTS, Lease, next_size, per_request
+from policies.budgets import period_window
 from providers.errors import BudgetExceeded, RateLimited, ServiceUnavailable
 
 log = logging.getLogger("switchyard.admission")
 
-WINDOW_MS = 60_000
-_UNSAFE = re.compile(r"[^A-Za-z0-9._:@/-]")
-
-# KEYS[1]: the tenant's reservation expiry zset (it routes the call: every key shares the tenant's hash
-# tag). ARGV[1]: one JSON object, so redis-py encodes one argument instead of dozens: now (ms), rid,
-# expires (ms), estimate (micro-USD), held (the reservation hash), limits [[key, limit, window_ms, cost]],
-# budgets [[spend key, reserved key, limit, ttl seconds]].
-_ADMIT_SCRIPT = """
-local a = cjson.decode(ARGV[1])
-local now = a.now
-local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 100)
-for _, rid in ipairs(expired) do
-  local held = redis.call('HGET', a.held, rid)
-  if held then
-    local amount = nil
-    for part in string.gmatch(held, '[^|]+') do
-      if amount == nil then amount = tonumber(part) else redis.call('DECRBY', part, amount) end
-    end
-    redis.call('HDEL', a.held, rid)
-  end
-  redis.call('ZREM', KEYS[1], rid)
-end
-local tats = {}
-for i, l in ipairs(a.limits) do
-  local limit, window, cost = l[2], l[3], l[4]
-  if cost > limit then return {0, 'too_large', i, -1} end
-  local tat = tonumber(redis.call('GET', l[1]) or now)
-  if tat < now then tat = now end
-  local new = tat + cost * window / limit
-  if new - window > now then return {0, 'rate', i, math.ceil(new - window - now)} end
-  tats[i] = new
-end
-local estimate = a.estimate
-for j, b in ipairs(a.budgets) do
-  local spend = tonumber(redis.call('GET', b[1]) or 0)
-  local reserved = tonumber(redis.call('GET', b[2]) or 0)
-  if spend + reserved + estimate > b[3] then return {0, 'budget', j, spend, reserved} end
-end
-local out = {1}
-for i, l in ipairs(a.limits) do
-  redis.call('SET', l[1], string.format('%.3f', tats[i]), 'PX', math.ceil(tats[i] - now) + 1000)
-  out[#out + 1] = math.ceil(tats[i] - now)
-end
-if #a.budgets > 0 and estimate > 0 then
-  local held = {string.format('%d', estimate)}
-  for _, b in ipairs(a.budgets) do
-    redis.call('INCRBY', b[2], string.format('%d', estimate))
-    if b[4] > 0 then redis.call('EXPIRE', b[2], b[4]) end
-    held[#held + 1] = b[2]
-  end
-  redis.call('HSET', a.held, a.rid, table.concat(held, '|'))
-  redis.call('ZADD', KEYS[1], a.expires, a.rid)
-end
-return out
-"""
-
-
-def safe(part: str) -> str:
-    """A name made safe for a Redis key segment (config key names are free text)."""
-    return _UNSAFE.sub("_", part)
-
-
-def reservation_keys(tenant: str) -> tuple[str, str]:
-    return f"sy:{{{tenant}}}:resv", f"sy:{{{tenant}}}:resv:held"
-
-
-def spend_key(tenant: str, scope: str, period_id: str) -> str:
-    return f"sy:{{{tenant}}}:spend:{scope}:{period_id}"
-
-
-def reserved_key(tenant: str, scope: str, period_id: str) -> str:
-    return f"sy:{{{tenant}}}:reserved:{scope}:{period_id}"
-
-
-def limit_key(tenant: str, scope: str, unit: str) -> str:
-    return f"sy:{{{tenant}}}:rl:{scope}:{unit}"
-
-
-def spend_scopes(principal: Principal) -> tuple[str, ...]:
-    """Every scope whose spend the ledger counts for this principal (budgets or not, so a budget added
-    mid-period sees the period's spend): the tenant, its team, its key."""
-    scopes = ["tenant"]
-    if principal.team:
-        scopes.append(f"team:{safe(principal.team)}")
-    scopes.append(f"key:{safe(principal.key_id)}")
-    return tuple(scopes)
-
-
-@dataclass(frozen=True, slots=True)
-class BudgetCheck:
-    scope: str
-    """`tenant`, `team:<name>` or `key:<id>`."""
-    budget: BudgetConfig
-    limit: int
-    """micro-USD."""
-    window: PeriodWindow
-
-
-@dataclass(frozen=True, slots=True)
-class LimitCheck:
-    scope: str
-    unit: str
-    """`rpm` or `tpm`."""
-    limit: int
-
-
-@dataclass(frozen=True, slots=True)
-class Rules:
-    """The budgets and limits that apply to one principal and model, from the config and the key."""
-
-    budgets: tuple[tuple[str, BudgetConfig], ...]
-    limits: tuple[LimitCheck, ...]
-    outage: TenantConfig | None
-
-    @property
-    def empty(self) -> bool:
-        return not self.budgets and not self.limits
-
-    @property
-    def needs_tokens(self) -> bool:
-        return bool(self.budgets) or any(limit.unit == "tpm" for limit in self.limits)
-
-
-def rules_for(principal: Principal, tenant: TenantConfig | None, model: str) -> Rules:
-    budgets: list[tuple[str, BudgetConfig]] = []
-    limits: list[LimitCheck] = []
-
-    def add_limits(scope: str, config: RateLimitConfig | None) -> None:
-        if config is not None:
-            if config.rpm:
-                limits.append(LimitCheck(scope, "rpm", config.rpm))
-            if config.tpm:
-                limits.append(LimitCheck(scope, "tpm", config.tpm))
-
-    if tenant is not None:
-        budgets.extend(("tenant", b) for b in tenant.budget)
-        add_limits("tenant", tenant.rate_limit)
-        add_limits(f"model:{safe(model)}", tenant.model_limits.get(model))
-        team = tenant.teams.get(principal.team) if principal.team else None
-        if team is not None:
-            scope = f"team:{safe(principal.team or '')}"
-            budgets.extend((scope, b) for b in team.budget)
-            add_limits(scope, team.rate_limit)
-    key_scope = f"key:{safe(principal.key_id)}"
-    budgets.extend((key_scope, b) for b in principal.budgets)
-    add_limits(key_scope, principal.rate_limit)
-    return Rules(tuple(budgets), tuple(limits), tenant)
-
-
-@dataclass(frozen=True, slots=True)
-class Ticket:
-    """What admission granted one request; the ledger settles it."""
-
-    reserved: int = 0
-    """micro-USD reserved against each budget (released at settlement)."""
-    estimated_tokens: int = 0
-    tpm: tuple[tuple[str, float], ...] = ()
-    """GCRA keys charged in tokens, with their emission interval in ms, for the ledger's correction."""
-    budgets: tuple[BudgetCheck, ...] = ()
-    headers: Headers | None = None
-
-
-NO_TICKET = Ticket()
-
 
 class Admission:
-    def __init__(self, client: aioredis.Redis, metrics: Metrics) -> None:
+    def __init__(self, client: aioredis.Redis, metrics: Metrics, *, leases: bool = True) -> None:
         self._redis = client
         self._metrics = metrics
         self._down_until = 0.0
-        self._script = RedisScript(client, _ADMIT_SCRIPT)
+        self._script = RedisScript(client, ADMIT_SCRIPT)
+        self._return_script = RedisScript(client, RETURN_SCRIPT)
+        self._use_leases = leases
+        self._leases: dict[tuple[object, ...], _Held] = {}
+        self._asking: dict[tuple[object, ...], asyncio.Future[None]] = {}
+        """Lease requests in flight: other requests of the same key wait for the answer."""
+        self._alone_until: dict[tuple[object, ...], float] = {}
+        """Keys near a limit, admitted request by request for a while."""
+        self._returns: list[_Held] = []
+        self._returner: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._sweeper = asyncio.create_task(self._sweep(), name="admission-leases")
+
+    async def aclose(self) -> None:
+        """Give back every lease's remainder (best effort: Redis expires it anyway)."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        self._returns.extend(self._leases.values())
+        self._leases.clear()
+        if self._returner is not None:
+            with contextlib.suppress(Exception):
+                await self._returner
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._return_all(), 5.0)
 
     async def admit(
         self,
@@ -216,27 +102,49 @@ class Admission:
         estimated_cost: int,
         hold_seconds: float,
     ) -> Ticket:
-        """Check and charge every limit and budget at once; raises `RateLimited` / `BudgetExceeded` (429)
-        or, while Redis is down and the tenant fails closed, `ServiceUnavailable` (503)."""
+        """Check and charge every limit and budget at once — from a lease held here, else with one Redis
+        call; raises `RateLimited` / `BudgetExceeded` (429) or, while Redis is down and the tenant fails
+        closed, `ServiceUnavailable` (503)."""
         now = time.time()
         tenant = principal.tenant
         checks = tuple(
             BudgetCheck(scope, b, round(b.usd * 1_000_000), period_window(b.period, now)) for scope, b in rules.budgets
         )
-        zset, held = reservation_keys(tenant)
+        key = (tenant, principal.key_id, id(principal), id(rules.outage), rules.model, *(c.window.id for c in checks))
+        held = None
+        if self._use_leases:
+            while True:
+                held = self._leases.get(key)
+                if held is not None and held.lease.take(now, estimated_tokens, estimated_cost, hold_seconds):
+                    return self._ticket(held, checks, estimated_tokens, estimated_cost)
+                asking = self._asking.get(key)
+                if asking is None:
+                    break
+                await asyncio.shield(asking)  # another request of this key is asking Redis for a lease
+                now = time.time()
+        want = 0
+        if self._use_leases and now >= self._alone_until.get(key, 0.0):
+            want = next_size(held.lease if held is not None else None, now)
+        if held is not None:
+            self._retire(key)
+        lease_id = f"lease:{request_id}"
+        lease_tokens, lease_cost = per_request(estimated_tokens), per_request(estimated_cost) if checks else 0
+        lease_expires = now + LEASE_SECONDS + hold_seconds
+        zset, held_key = reservation_keys(tenant)
         packed = orjson.dumps(
             {
                 "now": int(now * 1000),
                 "rid": request_id,
                 "expires": int((now + hold_seconds) * 1000),
                 "estimate": estimated_cost,
-                "held": held,
+                "held": held_key,
                 "limits": [
                     [
                         limit_key(tenant, limit.scope, limit.unit),
                         limit.limit,
                         WINDOW_MS,
                         1 if limit.unit == "rpm" else estimated_tokens,
+                        1 if limit.unit == "rpm" else lease_tokens,
                     ]
                     for limit in rules.limits
                 ],
@@ -249,31 +157,122 @@ class Admission:
                     ]
                     for c in checks
                 ],
+                "want": want,
+                "min": MIN_REQUESTS,
+                "share": LEASE_SHARE,
+                "lid": lease_id,
+                "lexpires": int(lease_expires * 1000),
+                "lcost": lease_cost,
             }
         )
         if now < self._down_until:
             return self._outage(rules, None)
+        mine: asyncio.Future[None] | None = None
+        if want:
+            mine = self._asking[key] = asyncio.get_running_loop().create_future()
         began = time.perf_counter()
         try:
             reply = await self._script.call(1, zset, packed)
         except (RedisError, OSError) as exc:
             self._down_until = now + 1.0
             return self._outage(rules, exc)
+        finally:
+            if mine is not None:
+                del self._asking[key]
+                mine.set_result(None)
         self._metrics.admission_duration.observe(time.perf_counter() - began)
+        granted = int(reply[1]) if int(reply[0]) == 1 else 0
+        if want and not granted:
+            self._alone_until[key] = now + LEASE_SECONDS  # near a limit: request by request for a while
         if int(reply[0]) != 1:
             raise self._refusal(reply, rules, checks, estimated_tokens, estimated_cost, now)
-        headers = _limit_headers(rules.limits, [int(x) for x in reply[1:]])
+        used = [int(x) for x in reply[2:]]
+        if granted:
+            lease = Lease(
+                lease_id,
+                granted,
+                granted,
+                granted * lease_tokens,
+                granted * lease_cost,
+                use_until=now + LEASE_SECONDS,
+                expires=lease_expires,
+                remaining=tuple(_remaining(limit, ms) for limit, ms in zip(rules.limits, used, strict=True)),
+                reset_ms=tuple(used),
+            )
+            held = self._leases[key] = _Held(lease, tenant, rules.limits, _tpm_keys(tenant, rules.limits))
+            self._metrics.admission_leases.inc()
+            lease.take(now, estimated_tokens, estimated_cost, hold_seconds)
+            return self._ticket(held, checks, estimated_tokens, estimated_cost)
         return Ticket(
             reserved=estimated_cost if checks else 0,
             estimated_tokens=estimated_tokens,
-            tpm=tuple(
-                (limit_key(tenant, limit.scope, "tpm"), WINDOW_MS / limit.limit)
-                for limit in rules.limits
-                if limit.unit == "tpm"
-            ),
+            tpm=_tpm_keys(tenant, rules.limits),
+            budgets=checks,
+            headers=_limit_headers(rules.limits, used),
+        )
+
+    def _ticket(self, held: _Held, checks: tuple[BudgetCheck, ...], tokens: int, cost: int) -> Ticket:
+        """A ticket for a request admitted from a lease; its headers count what the lease still holds as free."""
+        lease = held.lease
+        headers: Headers = []
+        if held.limits:
+            left = [
+                remaining + (lease.requests if limit.unit == "rpm" else lease.tokens)
+                for limit, remaining in zip(held.limits, lease.remaining, strict=True)
+            ]
+            headers = _headers_from(held.limits, left, lease.reset_ms)
+        return Ticket(
+            reserved=cost if checks else 0,
+            estimated_tokens=tokens,
+            tpm=held.tpm,
             budgets=checks,
             headers=headers,
+            lease=lease.id,
         )
+
+    def _retire(self, key: tuple[object, ...]) -> None:
+        """Stop admitting from the key's lease and give its remainder back, off the request path."""
+        held = self._leases.pop(key, None)
+        if held is None:
+            return
+        self._returns.append(held)
+        if self._returner is None or self._returner.done():
+            self._returner = asyncio.create_task(self._return_all(), name="admission-lease-return")
+
+    async def _return_all(self) -> None:
+        while self._returns:
+            held = self._returns.pop()
+            lease = held.lease
+            now = time.time()
+            limits = [
+                [
+                    limit_key(held.tenant, limit.scope, limit.unit),
+                    lease.requests if limit.unit == "rpm" else lease.tokens,
+                    WINDOW_MS / limit.limit,
+                ]
+                for limit in held.limits
+            ]
+            if not lease.cost and not any(units for _, units, _ in limits):
+                continue
+            zset, held_key = reservation_keys(held.tenant)
+            packed = orjson.dumps(
+                {"held": held_key, "lid": lease.id, "now": int(now * 1000), "cost": lease.cost, "limits": limits}
+            )
+            try:
+                await self._return_script.call(1, zset, packed)
+            except (RedisError, OSError) as exc:
+                # Its reservation expires with the lease; permits left unused come back as the window moves on.
+                log.warning("admission: could not return lease %s (%s)", lease.id, type(exc).__name__)
+
+    async def _sweep(self) -> None:
+        """Retire leases whose time is over, so an idle tenant's reservations and permits go back."""
+        while True:
+            await asyncio.sleep(LEASE_SECONDS / 2)
+            now = time.time()
+            for key in [k for k, held in self._leases.items() if now >= held.lease.use_until]:
+                self._retire(key)
+            for key in [k for k, until in self._alone_until.items() if now >= until]:
+                del self._alone_until[key]
 
     def _outage(self, rules: Rules, exc: BaseException | None) -> Ticket:
         policy = rules.outage.on_store_outage if rules.outage is not None else None
@@ -331,20 +330,44 @@ class Admission:
         )
 
 
+@dataclass(slots=True)
+class _Held:
+    """A lease this gateway admits from, with what returning it and ticketing from it need."""
+
+    lease: Lease
+    tenant: str
+    limits: tuple[LimitCheck, ...]
+    tpm: tuple[tuple[str, float], ...]
+
+
+def _tpm_keys(tenant: str, limits: tuple[LimitCheck, ...]) -> tuple[tuple[str, float], ...]:
+    return tuple(
+        (limit_key(tenant, limit.scope, "tpm"), WINDOW_MS / limit.limit) for limit in limits if limit.unit == "tpm"
+    )
+
+
+def _remaining(limit: LimitCheck, used_ms: int) -> int:
+    """Units a GCRA limit has free when its theoretical arrival time is `used_ms` ahead of now."""
+    return max(0, math.floor((WINDOW_MS - used_ms) / (WINDOW_MS / limit.limit)))
+
+
 def _limit_headers(limits: tuple[LimitCheck, ...], used_ms: list[int]) -> Headers:
     """OpenAI's `x-ratelimit-*` headers for the tightest request and token limits."""
+    remaining = [_remaining(limit, used) for limit, used in zip(limits, used_ms, strict=True)]
+    return _headers_from(limits, remaining, used_ms)
+
+
+def _headers_from(limits: tuple[LimitCheck, ...], remaining: Sequence[int], used_ms: Sequence[int]) -> Headers:
     tightest: dict[str, tuple[int, int, int]] = {}
-    for limit, used in zip(limits, used_ms, strict=True):
-        interval = WINDOW_MS / limit.limit
-        remaining = max(0, math.floor((WINDOW_MS - used) / interval))
-        if limit.unit not in tightest or remaining < tightest[limit.unit][1]:
-            tightest[limit.unit] = (limit.limit, remaining, used)
+    for limit, left, used in zip(limits, remaining, used_ms, strict=True):
+        if limit.unit not in tightest or left < tightest[limit.unit][1]:
+            tightest[limit.unit] = (limit.limit, left, used)
     headers: Headers = []
     for unit, suffix in (("rpm", b"requests"), ("tpm", b"tokens")):
         if unit in tightest:
-            total, remaining, used = tightest[unit]
+            total, left, used = tightest[unit]
             headers.append((b"x-ratelimit-limit-" + suffix, str(total).encode()))
-            headers.append((b"x-ratelimit-remaining-" + suffix, str(remaining).encode()))
+            headers.append((b"x-ratelimit-remaining-" + suffix, str(left).encode()))
             headers.append((b"x-ratelimit-reset-" + suffix, _duration(used).encode()))
     return headers
 

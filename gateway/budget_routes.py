@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from gateway.admin_routes import credentials
-from gateway.admission import reserved_key, safe, spend_key
+from gateway.admission_rules import reserved_key, safe, spend_key
 from gateway.config.tenancy import BudgetConfig
 from policies.budgets import period_window, projected_spend
 

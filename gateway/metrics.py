@@ -98,6 +98,11 @@ class Metrics:
             buckets=(0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1),
             registry=r,
         )
+        self.admission_leases = Counter(
+            "switchyard_admission_leases",
+            "Admission leases granted: room for many requests of one key and model, admitted here without Redis.",
+            registry=r,
+        )
         self.admission_outages = Counter(
             "switchyard_admission_store_outages",
             "Admissions made while Redis was unreachable, by outcome (open: admitted unchecked, closed: 503).",

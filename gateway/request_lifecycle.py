@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from gateway import request_log
 from gateway.accounting import settled_usage, usage_record
-from gateway.admission import NO_TICKET, Ticket
+from gateway.admission_rules import NO_TICKET, Ticket
 from gateway.asgi_io import (
     Headers,
     Receive,

@@ -188,7 +188,8 @@ class Runtime:
             await self._ledger.start()
             self._keys = KeyStore(redis, config.ledger.key_cache_ttl)
             await self._keys.start()
-            self._admission = Admission(redis, self.metrics)
+            self._admission = Admission(redis, self.metrics, leases=config.ledger.admission_leases)
+            await self._admission.start()
             if config.ledger.archive_postgres_dsn:
                 self._archive_postgres = PostgresSink(config.ledger.archive_postgres_dsn)
                 await self._archive_postgres.start()  # never raises: logs, and the archive retries
@@ -207,6 +208,8 @@ class Runtime:
             await self._close()
 
     async def _close(self) -> None:
+        if self._admission is not None:
+            await self._admission.aclose()
         if self._ledger is not None:
             await self._ledger.aclose()
         if self._pruner is not None:

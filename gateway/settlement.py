@@ -2,6 +2,7 @@
 
 For each record, in one script call per tenant and batch:
 - the reservation its admission made is released (always, even for a replay: releasing is idempotent);
+  a request admitted from a lease releases its own estimate from the lease's reservation, once;
 - if its request id is new (a `SET NX` dedupe key), the event is appended to the tenant's usage stream,
   the hour and day aggregates (team, model and deployment) are incremented, the spend counters of its
   tenant, team and key for the day, month and all time grow by its cost, and its tpm limits are
@@ -18,7 +19,8 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from gateway.admission import NO_TICKET, Ticket, reservation_keys, safe, spend_key
+from gateway.admission_rules import NO_TICKET, Ticket, reservation_keys, safe, spend_key
+from gateway.admission_scripts import RELEASE_LUA
 from gateway.config.tenancy import RetentionConfig
 from gateway.usage_record import UsageRecord
 from policies.budgets import GRACE_SECONDS, crossed_thresholds, period_window
@@ -28,23 +30,18 @@ from policies.budgets import GRACE_SECONDS, crossed_thresholds, period_window
 # event JSON and its settlement JSON (cjson): rid, cost, now_ms, spend [[key, expire at (UNIX s, 0: never),
 # watched]], agg [[key, ttl,
 # field prefix]], m (metric values in METRICS order), tpm [[key, interval_ms, token delta]].
-SETTLE_SCRIPT = """
+SETTLE_SCRIPT = (
+    RELEASE_LUA
+    + """
 local metrics = {'requests', 'errors', 'prompt_tokens', 'completion_tokens', 'cached_tokens',
   'cache_write_tokens', 'reasoning_tokens', 'cost_micro_usd', 'estimated'}
 local out = {}
 for i = 2, #KEYS do
   local event = ARGV[3 + 2 * (i - 1)]
   local s = cjson.decode(ARGV[4 + 2 * (i - 1)])
-  local held = redis.call('HGET', ARGV[4], s.rid)
-  if held then
-    local amount = nil
-    for part in string.gmatch(held, '[^|]+') do
-      if amount == nil then amount = tonumber(part) else redis.call('DECRBY', part, amount) end
-    end
-    redis.call('HDEL', ARGV[4], s.rid)
-    redis.call('ZREM', ARGV[3], s.rid)
-  end
+  if not s.lease then release(ARGV[4], ARGV[3], s.rid, nil) end
   if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ARGV[1]) then
+    if s.lease and s.est > 0 then release(ARGV[4], ARGV[3], s.lease, s.est) end
     redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'event', event)
     for _, agg in ipairs(s.agg) do
       for m, name in ipairs(metrics) do
@@ -72,6 +69,7 @@ for i = 2, #KEYS do
 end
 return out
 """
+)
 SETTLE_SHA = hashlib.sha1(SETTLE_SCRIPT.encode()).hexdigest()
 
 PERIODS = ("day", "month", "total")
@@ -150,7 +148,7 @@ def settlement(record: UsageRecord, ticket: Ticket, retention: RetentionConfig) 
     day_bucket, hour_bucket = _buckets(int(now // 3600))
     prefix = f"{record.team or '-'}|{record.model}|{record.deployment or '-'}|"
     total_tokens = record.prompt_tokens + record.completion_tokens
-    return {
+    settle = {
         "rid": record.request_id,
         "cost": record.cost_micro_usd,
         "now": int(now * 1000),
@@ -173,6 +171,10 @@ def settlement(record: UsageRecord, ticket: Ticket, retention: RetentionConfig) 
         "tpm": [[key, interval, total_tokens - ticket.estimated_tokens] for key, interval in ticket.tpm],
         "alerts": alerts,
     }
+    if ticket.lease is not None:
+        settle["lease"] = ticket.lease
+        settle["est"] = ticket.reserved
+    return settle
 
 
 def script_args(tenant: str, items: list[tuple[str, bytes, bytes]], dedupe_seconds: int, maxlen: int) -> list[Any]:

@@ -23,7 +23,7 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError, RedisError
 
-from gateway.admission import NO_TICKET, Ticket
+from gateway.admission_rules import NO_TICKET, Ticket
 from gateway.config.tenancy import RetentionConfig
 from gateway.settlement import (
     SETTLE_SCRIPT,

@@ -129,6 +129,11 @@ class LedgerConfig(_Strict):
         default=1024, gt=0, description="Output tokens assumed for budget and tpm estimates without max_tokens."
     )
     key_cache_ttl: Duration = Field(default=5.0, description="How long a virtual key lookup is cached.")
+    admission_leases: bool = Field(
+        default=True,
+        description="Admit a busy key's requests from short leases (at most 1% of a limit or budget, for a"
+        " second) instead of one Redis call each; near a limit, every request is checked in Redis.",
+    )
     alert_webhook: str | None = Field(default=None, description="POSTed a JSON body for each budget alert.")
 
     @model_validator(mode="after")

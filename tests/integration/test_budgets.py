@@ -12,7 +12,7 @@ import openai
 import pytest
 import redis
 
-from gateway.admission import reserved_key, spend_key
+from gateway.admission_rules import reserved_key, spend_key
 from policies.budgets import period_window
 from providers.base import Endpoint
 from providers.usage_estimate import estimate_prompt_tokens

@@ -13,6 +13,7 @@ import httpx
 import pytest
 import redis
 
+from policies.admission_lease import LEASE_SECONDS
 from tests.conftest import GatewayFactory
 from tests.integration.ledger_support import events, wait_events
 from tests.servers import ADMIN_KEY, Gateway, RedisServer, free_port
@@ -78,6 +79,9 @@ def test_hard_budgets_fail_closed_while_redis_is_down(gateway_factory: GatewayFa
     gateway = gateway_factory(redis_url=own_redis.url, **sections("closed", budgets=True))
     send(gateway, 1)
     own_redis.stop()
+    # The first request took a lease (room for several, reserved in Redis before the outage); past its
+    # time the next request must ask Redis, and the hard budget fails closed.
+    time.sleep(LEASE_SECONDS + 0.2)
     with httpx.Client(base_url=gateway.url, headers={"authorization": f"Bearer {KEY}"}, timeout=20) as http:
         response = http.post("/v1/chat/completions", json=BODY)
     assert response.status_code == 503 and response.json()["error"]["code"] == "store_unavailable"

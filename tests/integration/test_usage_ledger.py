@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 import redis.asyncio as aioredis
 
-from gateway.admission import NO_TICKET
+from gateway.admission_rules import NO_TICKET
 from gateway.usage_ledger import UsageLedger, UsageRecord, usage_stream_key
 
 
