@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gateway.admission import Admission
-from gateway.admission_rules import NO_TICKET, Ticket, rules_for
+from gateway.admission_rules import NO_TICKET, Ticket
 from gateway.auth import Principal
 from gateway.state import DeploymentTarget, GatewayState, ModelRoute
 from gateway.usage_record import UsageRecord
@@ -33,7 +33,8 @@ async def admit(
     no call at all when none applies."""
     if principal.is_admin:
         return NO_TICKET
-    rules = rules_for(principal, state.config.tenants.get(principal.tenant), route.name)
+    plan = admission.plan(principal, state.config.tenants.get(principal.tenant), route.name, time.time())
+    rules = plan.rules
     if rules.empty:
         return NO_TICKET
     prompt = output = cost = 0
@@ -46,8 +47,7 @@ async def admit(
             by_name = route.by_name
             cost = max((by_name[n].pricing.estimate(now, prompt, output) for n in decision.attempts), default=0)
     return await admission.admit(
-        principal,
-        rules,
+        plan,
         request_id=request_id,
         estimated_tokens=prompt + output,
         estimated_cost=cost,

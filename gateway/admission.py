@@ -44,11 +44,13 @@ from gateway.admission_rules import (
     limit_key,
     reservation_keys,
     reserved_key,
+    rules_for,
     spend_key,
 )
 from gateway.admission_scripts import ADMIT_SCRIPT, RETURN_SCRIPT
 from gateway.asgi_io import Headers
 from gateway.auth import Principal
+from gateway.config.tenancy import TenantConfig
 from gateway.metrics import Metrics
 from gateway.redis_script import RedisScript
 from policies.admission_lease import LEASE_SECONDS, LEASE_SHARE, MIN_REQUESTS, Lease, next_size, per_request
@@ -56,6 +58,22 @@ from policies.budgets import period_window
 from providers.errors import BudgetExceeded, RateLimited, ServiceUnavailable
 
 log = logging.getLogger("switchyard.admission")
+
+
+@dataclass(frozen=True, slots=True)
+class AdmissionPlan:
+    """The rules of one principal and model with their budget windows, kept until the first window ends."""
+
+    principal: Principal
+    tenant: TenantConfig | None
+    rules: Rules
+    checks: tuple[BudgetCheck, ...]
+    until: float
+    key: tuple[object, ...]
+    """Names the plan's lease."""
+
+
+_PLAN_CACHE = 10_000
 
 
 class Admission:
@@ -71,6 +89,7 @@ class Admission:
         """Lease requests in flight: other requests of the same key wait for the answer."""
         self._alone_until: dict[tuple[object, ...], float] = {}
         """Keys near a limit, admitted request by request for a while."""
+        self._plans: dict[tuple[int, int, str], AdmissionPlan] = {}
         self._returns: list[_Held] = []
         self._returner: asyncio.Task[None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
@@ -92,10 +111,27 @@ class Admission:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._return_all(), 5.0)
 
+    def plan(self, principal: Principal, tenant: TenantConfig | None, model: str, now: float) -> AdmissionPlan:
+        """The budgets and limits that apply to `principal` calling `model`, cached per principal object and
+        tenant config (a reload or a refreshed key makes new ones) until a budget window ends."""
+        ident = (id(principal), id(tenant), model)
+        plan = self._plans.get(ident)
+        if plan is not None and plan.principal is principal and plan.tenant is tenant and now < plan.until:
+            return plan
+        rules = rules_for(principal, tenant, model)
+        checks = tuple(
+            BudgetCheck(scope, b, round(b.usd * 1_000_000), period_window(b.period, now)) for scope, b in rules.budgets
+        )
+        until = min((c.window.end for c in checks if c.window.end is not None), default=math.inf)
+        key = (principal.tenant, principal.key_id, *ident, *(c.window.id for c in checks))
+        if len(self._plans) >= _PLAN_CACHE:
+            self._plans.clear()
+        plan = self._plans[ident] = AdmissionPlan(principal, tenant, rules, checks, until, key)
+        return plan
+
     async def admit(
         self,
-        principal: Principal,
-        rules: Rules,
+        plan: AdmissionPlan,
         *,
         request_id: str,
         estimated_tokens: int,
@@ -106,11 +142,8 @@ class Admission:
         call; raises `RateLimited` / `BudgetExceeded` (429) or, while Redis is down and the tenant fails
         closed, `ServiceUnavailable` (503)."""
         now = time.time()
-        tenant = principal.tenant
-        checks = tuple(
-            BudgetCheck(scope, b, round(b.usd * 1_000_000), period_window(b.period, now)) for scope, b in rules.budgets
-        )
-        key = (tenant, principal.key_id, id(principal), id(rules.outage), rules.model, *(c.window.id for c in checks))
+        rules, checks, key = plan.rules, plan.checks, plan.key
+        tenant = plan.principal.tenant
         held = None
         if self._use_leases:
             while True:

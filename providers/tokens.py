@@ -6,7 +6,7 @@ Counts for non-OpenAI models are estimates, and are marked as such by the caller
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import tiktoken
@@ -22,8 +22,20 @@ def encoding() -> tiktoken.Encoding:
     return tiktoken.get_encoding(ENCODING_NAME)
 
 
+_CACHED_UP_TO = 1024
+"""Texts this short (system prompts, tool names: the same on every request) keep their count, 4096 of them."""
+
+
 def count_text(text: str) -> int:
-    return len(encoding().encode(text, disallowed_special=()))
+    """Tokens of `text`, special-token markers counted as plain text."""
+    if len(text) <= _CACHED_UP_TO:
+        return _count_short(text)
+    return len(encoding().encode_ordinary(text))
+
+
+@lru_cache(maxsize=4096)
+def _count_short(text: str) -> int:
+    return len(encoding().encode_ordinary(text))
 
 
 def split_tokens(text: str) -> list[str]:
