@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,7 +45,7 @@ class PassthroughEndpoint:
         self.multipart = multipart
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request_id = os.urandom(12).hex()
+        request_id = self.runtime.request_ids.next()
         headers: Headers = [(b"x-request-id", request_id.encode())]
         self.runtime.in_flight += 1
         try:

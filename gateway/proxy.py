@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from typing import TYPE_CHECKING
 
 import orjson
@@ -55,7 +54,7 @@ class ProxyEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         runtime = self.runtime
-        request_id = os.urandom(12).hex()
+        request_id = runtime.request_ids.next()
         headers: Headers = [(b"x-request-id", request_id.encode())]
         runtime.in_flight += 1
         try:

@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -66,11 +67,25 @@ def flush() -> None:
     _lines.flush()
 
 
+@lru_cache(maxsize=4)
+def _iso_second(second: int) -> str:
+    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _iso_ms(ts: float) -> str:
+    """`datetime.isoformat(timespec="milliseconds")` of a UTC time, the seconds part cached."""
+    second = int(ts)
+    micros = round((ts - second) * 1e6)  # as datetime.fromtimestamp rounds
+    if micros >= 1_000_000:
+        second, micros = second + 1, micros - 1_000_000
+    return f"{_iso_second(second)}.{micros // 1000:03d}+00:00"
+
+
 def emit(record: UsageRecord, failures: Sequence[FailedAttempt], prompt: Any = None) -> None:
     if not _lines.enabled:
         return
     line: dict[str, Any] = {
-        "ts": datetime.fromtimestamp(record.ts, UTC).isoformat(timespec="milliseconds"),
+        "ts": _iso_ms(record.ts),
         "event": "request",
         "request_id": record.request_id,
         "tenant": record.tenant,

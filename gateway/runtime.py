@@ -30,6 +30,7 @@ from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.key_store import KeyStore
 from gateway.local_metrics import OnnxCollector
 from gateway.metrics import Metrics
+from gateway.request_ids import RequestIds
 from gateway.routing import Router
 from gateway.settings import Settings
 from gateway.state import GatewayState, build_state
@@ -60,6 +61,7 @@ class Runtime:
         """Set when `tracing.enabled` (or a span exporter is given); None costs nothing per request."""
         self._initial_config = config
         self.metrics = Metrics(settings.env.get("PROMETHEUS_MULTIPROC_DIR"))
+        self.request_ids = RequestIds()
         self.metrics.add_collector(OnnxCollector(lambda: self._state.providers.values() if self._state else ()))
         self.draining = False
         self.in_flight = 0

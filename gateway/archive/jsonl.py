@@ -27,15 +27,16 @@ class JsonlSink:
 
     async def write(self, tenant: str, entries: Sequence[ArchiveEntry]) -> None:
         """Append the entries' lines, flush and fsync each file (and any new directory); raises OSError."""
-        lines: dict[Path, list[bytes]] = {}
+        by_folder: dict[str, list[bytes]] = {}
         for entry in entries:
             if entry.event is None:
-                folder, line = UNREADABLE_DIR, entry.raw
+                folder = UNREADABLE_DIR
             else:
                 folder = _day_folder(int(float(entry.event["ts"]) // 86400))
-                line = entry.raw  # the event's own JSON, as the ledger wrote it: no second encoding
-            lines.setdefault(self.directory / folder / self._file, []).append(line)
-        if lines:
+            # the event's own JSON, as the ledger wrote it: no second encoding
+            by_folder.setdefault(folder, []).append(entry.raw)
+        if by_folder:
+            lines = {self.directory / folder / self._file: batch for folder, batch in by_folder.items()}
             await asyncio.to_thread(_append_durably, lines)
 
     async def aclose(self) -> None:
