@@ -21,6 +21,7 @@ from policies.hedging import hedge_delay
 from policies.retry import attempt_window, should_try_next
 from policies.router import Decision
 from providers.base import Deadlines, Endpoint, UpstreamCall
+from providers.deadline import DeadlineWheel
 from providers.errors import AllAttemptsFailed, FailedAttempt, ServiceUnavailable, UpstreamError
 
 T = TypeVar("T")
@@ -53,6 +54,7 @@ class _Request:
     secrets: tuple[str, ...]
     router: Router
     policy: RoutePolicy
+    timer: DeadlineWheel
     span: Any = None
     tracing: Tracing | None = None
 
@@ -72,6 +74,7 @@ async def first_success(
     decision: Decision,
     router: Router,
     policy: RoutePolicy,
+    timer: DeadlineWheel,
     on_abandoned: Callable[[DeploymentTarget], None] | None = None,
     span: Any = None,
     tracing: Tracing | None = None,
@@ -85,8 +88,8 @@ async def first_success(
     attempt, with upstream messages kept and secrets redacted.
     """
     request = _Request(
-        route, endpoint, body, stream, client_wants_usage, request_id, started, metrics, secrets, router, policy, span,
-        tracing,
+        route, endpoint, body, stream, client_wants_usage, request_id, started, metrics, secrets, router, policy, timer,
+        span, tracing,
     )  # fmt: skip
     loop = asyncio.get_running_loop()
     failures: list[FailedAttempt] = []
@@ -170,7 +173,7 @@ async def _attempt(
         model=target.upstream_model,
         stream=request.stream,
         client_wants_usage=request.client_wants_usage,
-        deadlines=Deadlines(connect_timeout, first_byte_at, total_at),
+        deadlines=Deadlines(connect_timeout, first_byte_at, total_at, request.timer),
         request_id=request.request_id,
         extra_headers=extra,
     )

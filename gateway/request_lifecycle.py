@@ -143,6 +143,7 @@ class RequestLifecycle:
                 decision=self.decision,
                 router=self.runtime.router,
                 policy=self.policy,
+                timer=self.runtime.deadlines,
                 on_abandoned=self.abandoned,
                 span=self.span,
                 tracing=self.runtime.tracing,
@@ -186,7 +187,7 @@ class RequestLifecycle:
                         "headers": [*_SSE_HEADERS, *self.headers, *served_headers(served)],
                     }
                 )
-                async with asyncio.timeout_at(served.total_at):
+                with self.runtime.deadlines.at(served.total_at):
                     relayed = self.relayed
                     async for chunk in upstream:
                         if ttft is None:

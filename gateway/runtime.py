@@ -39,6 +39,7 @@ from gateway.tracing import Tracing
 from gateway.usage_archive import UsageArchive, prune_stream
 from gateway.usage_ledger import TENANTS, UsageLedger
 from local_runtime.vllm_supervisor import VLLMSupervisor
+from providers.deadline import DeadlineWheel
 from providers.errors import AuthenticationFailed, PermissionDenied
 
 log = logging.getLogger("switchyard")
@@ -62,6 +63,8 @@ class Runtime:
         self._initial_config = config
         self.metrics = Metrics(settings.env.get("PROMETHEUS_MULTIPROC_DIR"))
         self.request_ids = RequestIds()
+        self.deadlines = DeadlineWheel()
+        """Every attempt's first-byte and total deadlines (made again in the lifespan: one per event loop)."""
         self.metrics.add_collector(OnnxCollector(lambda: self._state.providers.values() if self._state else ()))
         self.draining = False
         self.in_flight = 0
@@ -163,6 +166,7 @@ class Runtime:
     @asynccontextmanager
     async def lifespan(self, _app: Any = None) -> AsyncIterator[None]:
         config = self._initial_config or self.load()
+        self.deadlines = DeadlineWheel()
         data_dir = Path(config.server.data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=30, ttl_dns_cache=300)

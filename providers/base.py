@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Annotated, Any, Protocol, runtime_checkable
 
 from pydantic import BeforeValidator, Field
+
+from providers.deadline import DeadlineWheel
 
 # `enabled: "${OPENAI_API_KEY:+true}"` interpolates to "" when the variable is unset: read that as off.
 EnvFlag = Annotated[bool, BeforeValidator(lambda v: False if v == "" else v)]
@@ -95,11 +97,13 @@ def _int(value: Any) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Deadlines:
-    """Absolute `loop.time()` instants for one attempt, decided by the gateway's retry plan."""
+    """Absolute `loop.time()` instants for one attempt, decided by the gateway's retry plan, and the
+    wheel that enforces them."""
 
     connect_timeout: float
     first_byte_at: float
     total_at: float
+    timer: DeadlineWheel = field(default_factory=DeadlineWheel)
 
 
 @dataclass(frozen=True, slots=True)

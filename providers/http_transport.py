@@ -2,8 +2,9 @@
 
 Every adapter keeps its URLs, headers and wire formats; this module owns what they share: the POST on
 the gateway's shared session (only the connect timeout is aiohttp's; the first-byte and total deadlines
-are `asyncio.timeout_at`), the mapping of aiohttp and timeout errors into the error tree, and reading a
-bounded error body on a status >= 300, handed to the adapter's own `StatusErrorFactory`.
+are the gateway's `DeadlineWheel`, passed in `Deadlines`), the mapping of aiohttp and timeout errors
+into the error tree, and reading a bounded error body on a status >= 300, handed to the adapter's own
+`StatusErrorFactory`.
 
     UpstreamConnectError    cannot connect, connection failed before the response headers
     UpstreamTimeout         connect timeout; first-byte or total deadline passed
@@ -16,7 +17,6 @@ one calls `aclose()`, which gives the connection back to the pool only if the bo
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
@@ -79,7 +79,7 @@ class HTTPTransport:
     ) -> aiohttp.ClientResponse:
         """`post`, with the response headers due by the first-byte deadline (else `UpstreamTimeout`)."""
         try:
-            async with asyncio.timeout_at(deadlines.first_byte_at):
+            with deadlines.timer.at(deadlines.first_byte_at):
                 return await self.post(url, data, headers, deadlines)
         except TimeoutError:
             raise _first_byte_timeout() from None
@@ -94,10 +94,10 @@ class HTTPTransport:
         that broke off or is not a JSON object."""
         phase = "first_byte"
         try:
-            async with asyncio.timeout_at(deadlines.first_byte_at) as timer:
+            with deadlines.timer.at(deadlines.first_byte_at) as deadline:
                 response = await self.post(url, data, headers, deadlines)
                 phase = "total"
-                timer.reschedule(deadlines.total_at)
+                deadline.reschedule(deadlines.total_at)
                 body = await response.read()
         except TimeoutError:
             raise UpstreamTimeout(
@@ -127,7 +127,7 @@ class HTTPTransport:
         response is closed and nothing is left to close; raises what `post` and `prime` raise, or
         `UpstreamTimeout` for the first-byte deadline."""
         try:
-            async with asyncio.timeout_at(deadlines.first_byte_at):
+            with deadlines.timer.at(deadlines.first_byte_at):
                 response = await self.post(url, data, headers, deadlines)
                 opened = stream(response)
                 try:

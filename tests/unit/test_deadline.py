@@ -1,0 +1,102 @@
+"""Coarse deadlines: never early, at most a tick late, and a cancellation from outside still wins."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import uvloop
+
+from providers.deadline import TICK, DeadlineWheel
+
+
+def run(coro: object) -> object:
+    return uvloop.run(coro)  # type: ignore[arg-type]
+
+
+def test_a_deadline_fires_not_early_and_at_most_a_tick_late() -> None:
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        wheel = DeadlineWheel()
+        start = loop.time()
+        with pytest.raises(TimeoutError):
+            with wheel.at(start + 0.05):
+                await asyncio.sleep(1)
+        return loop.time() - start
+
+    elapsed = run(main())
+    assert 0.05 <= elapsed < 0.05 + TICK + 0.05  # (the margin: a busy test machine)
+
+
+def test_a_scope_that_finishes_in_time_leaves_nothing_armed() -> None:
+    async def main() -> None:
+        wheel = DeadlineWheel()
+        loop = asyncio.get_running_loop()
+        for _ in range(100):
+            with wheel.at(loop.time() + 0.02):
+                await asyncio.sleep(0)
+        assert not wheel._slots
+        await asyncio.sleep(2 * TICK)
+        assert wheel._handle is None  # idle: no more wake-ups
+        await asyncio.sleep(0.03)  # past the deadlines: nothing fires into this task
+
+    run(main())
+
+
+def test_reschedule_moves_the_deadline() -> None:
+    async def main() -> None:
+        wheel = DeadlineWheel()
+        loop = asyncio.get_running_loop()
+        with wheel.at(loop.time() + 0.02) as deadline:
+            deadline.reschedule(loop.time() + 0.2)
+            await asyncio.sleep(0.05)  # the first deadline would have fired by now
+        with pytest.raises(TimeoutError):
+            with wheel.at(loop.time() + 10) as deadline:
+                deadline.reschedule(loop.time() + 0.02)
+                await asyncio.sleep(1)
+
+    run(main())
+
+
+def test_a_cancellation_from_outside_propagates_even_when_the_deadline_also_fired() -> None:
+    async def main() -> None:
+        wheel = DeadlineWheel()
+        loop = asyncio.get_running_loop()
+
+        async def inner() -> None:
+            with wheel.at(loop.time() + 0.02):
+                await asyncio.sleep(1)
+
+        task = asyncio.create_task(inner())
+        await asyncio.sleep(0.005)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+        async def both() -> None:
+            with wheel.at(loop.time()):
+                try:
+                    await asyncio.sleep(1)
+                finally:
+                    asyncio.current_task().cancel()  # type: ignore[union-attr]  # an outside cancel arrives too
+
+        task = asyncio.create_task(both())
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    run(main())
+
+
+def test_nested_deadlines_each_raise_in_their_own_scope() -> None:
+    async def main() -> str:
+        wheel = DeadlineWheel()
+        loop = asyncio.get_running_loop()
+        with wheel.at(loop.time() + 5):
+            try:
+                with wheel.at(loop.time() + 0.02):
+                    await asyncio.sleep(1)
+            except TimeoutError:
+                return "inner"
+        return "none"
+
+    assert run(main()) == "inner"
