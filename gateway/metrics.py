@@ -197,6 +197,7 @@ class Metrics:
             multiprocess_mode="max",
         )
         self._series: dict[tuple[str, str, str], _Series] = {}
+        self._attempt_children: dict[tuple[str, str, str], Any] = {}
         self._collectors: list[Any] = []
 
     def observe(
@@ -245,7 +246,11 @@ class Metrics:
                 series.tpot.observe((duration - ttft) / (completion_tokens - 1))
 
     def attempt(self, model: str, deployment: str, outcome: str) -> None:
-        self.attempts.labels(model, deployment, outcome).inc()
+        key = (model, deployment, outcome)
+        child = self._attempt_children.get(key)
+        if child is None:
+            child = self._attempt_children[key] = self.attempts.labels(model, deployment, outcome)
+        child.inc()
         if outcome != "success":
             self.upstream_errors.labels(model, deployment, outcome).inc()
 
