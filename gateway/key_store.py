@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 from pydantic import TypeAdapter
+from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from gateway.auth import Principal, hash_key
@@ -136,15 +137,26 @@ class KeyStore:
         self.cache_ttl = cache_ttl
         self._cache: dict[bytes, tuple[Principal | None, float]] = {}
         self._listener: asyncio.Task[None] | None = None
+        self._pubsub: PubSub | None = None
 
     async def start(self) -> None:
         self._listener = asyncio.create_task(self._listen(), name="key-invalidation")
 
     async def aclose(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+        listener, self._listener = self._listener, None
+        if listener is None:
+            return
+        listener.cancel()
+        _, pending = await asyncio.wait({listener}, timeout=1.0)
+        if pending and self._pubsub is not None:
+            # redis-py's pubsub can absorb a cancellation that lands while it reads (seen in tests that
+            # stop a gateway right after start-up): close its connection under it, then cancel again.
+            with contextlib.suppress(RedisError, OSError):
+                await self._pubsub.aclose()
+            listener.cancel()
+            _, pending = await asyncio.wait({listener}, timeout=1.0)
+        if pending:
+            log.warning("key invalidation listener did not stop; leaving it")
 
     async def lookup(self, digest: bytes, now: float) -> Principal:
         """The principal of an active virtual key with this SHA-256 digest; 401 otherwise."""
@@ -177,7 +189,7 @@ class KeyStore:
 
     async def _listen(self) -> None:
         while True:
-            pubsub = self._redis.pubsub()
+            pubsub = self._pubsub = self._redis.pubsub()
             try:
                 await pubsub.subscribe(CHANNEL)
                 self._cache.clear()  # messages may have been missed while unsubscribed
