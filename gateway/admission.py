@@ -232,7 +232,9 @@ class Admission:
                 remaining=tuple(_remaining(limit, ms) for limit, ms in zip(rules.limits, used, strict=True)),
                 reset_ms=tuple(used),
             )
-            held = self._leases[key] = _Held(lease, tenant, rules.limits, _tpm_keys(tenant, rules.limits))
+            held = self._leases[key] = _Held(
+                lease, tenant, rules.limits, _tpm_keys(tenant, rules.limits), _header_plan(rules.limits, lease)
+            )
             self._metrics.admission_leases.inc()
             lease.take(now, estimated_tokens, estimated_cost, hold_seconds)
             return self._ticket(held, checks, estimated_tokens, estimated_cost)
@@ -248,12 +250,9 @@ class Admission:
         """A ticket for a request admitted from a lease; its headers count what the lease still holds as free."""
         lease = held.lease
         headers: Headers = []
-        if held.limits:
-            left = [
-                remaining + (lease.requests if limit.unit == "rpm" else lease.tokens)
-                for limit, remaining in zip(held.limits, lease.remaining, strict=True)
-            ]
-            headers = _headers_from(held.limits, left, lease.reset_ms)
+        for limit_header, remaining_name, base, in_requests, reset_header in held.headers:
+            left = base + (lease.requests if in_requests else lease.tokens)
+            headers += (limit_header, (remaining_name, str(left).encode()), reset_header)
         return Ticket(
             reserved=cost if checks else 0,
             estimated_tokens=tokens,
@@ -371,6 +370,32 @@ class _Held:
     tenant: str
     limits: tuple[LimitCheck, ...]
     tpm: tuple[tuple[str, float], ...]
+    headers: tuple[tuple[tuple[bytes, bytes], bytes, int, bool, tuple[bytes, bytes]], ...]
+    """Per unit, the `x-ratelimit-*` headers of its tightest limit at the grant: (limit header, remaining
+    header name, units free in Redis, counted in requests?, reset header)."""
+
+
+def _header_plan(
+    limits: tuple[LimitCheck, ...], lease: Lease
+) -> tuple[tuple[tuple[bytes, bytes], bytes, int, bool, tuple[bytes, bytes]], ...]:
+    tightest: dict[str, tuple[LimitCheck, int, int]] = {}
+    for limit, left, used in zip(limits, lease.remaining, lease.reset_ms, strict=True):
+        if limit.unit not in tightest or left < tightest[limit.unit][1]:
+            tightest[limit.unit] = (limit, left, used)
+    plan = []
+    for unit, suffix in (("rpm", b"requests"), ("tpm", b"tokens")):
+        if unit in tightest:
+            limit, left, used = tightest[unit]
+            plan.append(
+                (
+                    (b"x-ratelimit-limit-" + suffix, str(limit.limit).encode()),
+                    b"x-ratelimit-remaining-" + suffix,
+                    left,
+                    unit == "rpm",
+                    (b"x-ratelimit-reset-" + suffix, _duration(used).encode()),
+                )
+            )
+    return tuple(plan)
 
 
 def _tpm_keys(tenant: str, limits: tuple[LimitCheck, ...]) -> tuple[tuple[str, float], ...]:
