@@ -143,9 +143,9 @@ CPU ms/req: utime+stime of the measured process during the run / completed reque
 CPU/relay: gateway CPU ms/req / relay CPU ms/req, per repeat, median: the cost of the gateway's features
   over the bare stack. peak RSS: VmHWM of that process.
 KB/stream: (RSS with all streams open - RSS before) / streams. Memory figures: the maximum over repeats.
-gateway+acct (--accounting): tenant budget, rpm and tpm on (one admission script call per request, ledger
-  settlement after it); "vs gw" columns divide it by the plain gateway of the same repeat (CPU with children,
-  since Redis does part of the work).
+gateway+acct (--accounting): tenant budget, rpm and tpm on (admission from leases, one Redis script
+  call per lease, ledger settlement after each request); "vs gw" columns divide it by the plain gateway of
+  the same repeat (CPU with children, since Redis does part of the work).
 """
 
 
