@@ -58,12 +58,16 @@ def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int = 0) -> tuple[IntA
     return ids, mask
 
 
-def length_groups(lengths: Sequence[int], *, max_waste: float = 0.25, min_tokens: int = 128) -> list[list[int]]:
+def length_groups(
+    lengths: Sequence[int], *, max_waste: float = 0.25, min_tokens: int = 128, pad_cost: float = 1.0
+) -> list[list[int]]:
     """Indices of a batch's sequences in runs of similar length, shortest first.
 
     Padding a whole batch to its longest sequence wastes compute on every shorter one; splitting it
     costs matrix-multiply efficiency when the parts get small. A new run starts only when padding
-    would pass `max_waste` of the run's real tokens and the run already holds `min_tokens`.
+    would pass `max_waste` of the run's real tokens and the run already holds `min_tokens`. A padded
+    position costs `pad_cost` of a real token: all of it in most graphs, a fraction in one that runs
+    only attention on the padded layout (`bert_onnx`).
     """
     order = sorted(range(len(lengths)), key=lengths.__getitem__)
     groups: list[list[int]] = []
@@ -71,8 +75,8 @@ def length_groups(lengths: Sequence[int], *, max_waste: float = 0.25, min_tokens
     tokens = 0
     for index in order:
         length = lengths[index]
-        padded = (len(current) + 1) * length
-        if current and tokens >= min_tokens and padded > (1 + max_waste) * (tokens + length):
+        padding = (len(current) + 1) * length - (tokens + length)
+        if current and tokens >= min_tokens and pad_cost * padding > max_waste * (tokens + length):
             groups.append(current)
             current, tokens = [], 0
         current.append(index)

@@ -16,12 +16,20 @@ import orjson
 import pytest
 
 from local_runtime.errors import LocalModelUnavailable
+from local_runtime.execution import CPU, ExecutionChoice, SessionSettings, create_session
 from local_runtime.model_manager import ModelManager
 from local_runtime.onnx_provider import OnnxConfig, OnnxProvider
+from local_runtime.runners import ATTENTION_ONLY_PAD_COST, pad_cost
 from local_runtime.text import TextTokenizer
 from providers.base import Deadlines, Endpoint, UpstreamCall
 from providers.errors import UpstreamStatusError
-from tests.fixtures.local_runtime.tiny_bert import SHAPE, random_weights, reference_embeddings, write_tiny_model
+from tests.fixtures.local_runtime.tiny_bert import (
+    SHAPE,
+    random_weights,
+    reference_embeddings,
+    reference_forward,
+    write_tiny_model,
+)
 
 SENTENCES = [
     "the quick brown fox",
@@ -56,6 +64,28 @@ async def test_onnx_graph_matches_the_numpy_reference_in_padded_batches(manager:
     assert cosine(result.vectors, reference).min() > 0.9999
     assert np.allclose(np.linalg.norm(result.vectors, axis=1), 1.0, atol=1e-5)
     assert result.tokens == tuple(len(s) for s in sequences)
+
+
+def test_packed_graph_matches_the_reference_for_any_padding_and_zeroes_padded_positions(tmp_path: Path) -> None:
+    # The graph runs its token-wise layers on the real tokens only: right padding, left padding and a
+    # hole in the mask must all give Hugging Face's result (positions are columns) at the real tokens.
+    directory = write_tiny_model(tmp_path)
+    session = create_session(directory / "model.onnx", ExecutionChoice((CPU,), ()), SessionSettings())
+    assert pad_cost(session) == ATTENTION_ONLY_PAD_COST  # the graph says padding costs attention only
+    rng = np.random.default_rng(1)
+    ids = rng.integers(5, 40, size=(4, 9)).astype(np.int64)
+    mask = np.ones_like(ids)
+    mask[0, 6:] = 0  # right padding
+    mask[1, :3] = 0  # left padding
+    mask[2, 4] = 0  # a hole
+    mask[3, 1:] = 0  # one real token
+    (hidden,) = session.run(
+        ["last_hidden_state"], {"input_ids": ids, "attention_mask": mask, "token_type_ids": 0 * ids}
+    )
+    expected = reference_forward(random_weights(0), SHAPE, ids, mask.astype(np.float64))
+    real = mask.astype(bool)
+    assert np.abs(hidden[real] - expected[real]).max() < 1e-4
+    assert not hidden[~real].any()
 
 
 async def test_truncation_at_the_maximum_sequence_length(manager: ModelManager) -> None:

@@ -57,3 +57,11 @@ def test_length_groups_split_only_when_padding_would_waste_a_lot() -> None:
     assert sorted(i for g in groups for i in g) == list(range(len(lengths)))
     assert length_groups(lengths, min_tokens=10_000) == [[1, 5, 2, 4, 3, 0]]  # too few tokens to split
     assert length_groups([]) == []
+
+
+def test_length_groups_tolerate_more_padding_when_a_pad_costs_less_than_a_token() -> None:
+    lengths = [9, 18] * 16  # padded to 18: 432 real tokens in 576 positions
+    assert len(length_groups(lengths)) == 2
+    assert length_groups(lengths, pad_cost=0.25) == [sorted(range(32), key=lengths.__getitem__)]
+    lengths = [4] * 40 + [200] * 2  # padding to 200 would cost far more than the real tokens
+    assert len(length_groups(lengths, pad_cost=0.25)) == 2
