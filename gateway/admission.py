@@ -27,7 +27,6 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -48,10 +47,10 @@ from gateway.admission_rules import (
     spend_key,
 )
 from gateway.admission_scripts import ADMIT_SCRIPT, RETURN_SCRIPT
-from gateway.asgi_io import Headers
 from gateway.auth import Principal
 from gateway.config.tenancy import TenantConfig
 from gateway.metrics import Metrics
+from gateway.ratelimit_headers import HeaderPlan, header_plan, limit_headers, remaining, render
 from gateway.redis_script import RedisScript
 from policies.admission_lease import LEASE_SECONDS, LEASE_SHARE, MIN_REQUESTS, Lease, next_size, per_request
 from policies.budgets import period_window
@@ -229,12 +228,11 @@ class Admission:
                 granted * lease_cost,
                 use_until=now + LEASE_SECONDS,
                 expires=lease_expires,
-                remaining=tuple(_remaining(limit, ms) for limit, ms in zip(rules.limits, used, strict=True)),
+                remaining=tuple(remaining(limit, ms) for limit, ms in zip(rules.limits, used, strict=True)),
                 reset_ms=tuple(used),
             )
-            held = self._leases[key] = _Held(
-                lease, tenant, rules.limits, _tpm_keys(tenant, rules.limits), _header_plan(rules.limits, lease)
-            )
+            plan_headers = header_plan(rules.limits, lease.remaining, lease.reset_ms)
+            held = self._leases[key] = _Held(lease, tenant, rules.limits, _tpm_keys(tenant, rules.limits), plan_headers)
             self._metrics.admission_leases.inc()
             lease.take(now, estimated_tokens, estimated_cost, hold_seconds)
             return self._ticket(held, checks, estimated_tokens, estimated_cost)
@@ -243,16 +241,13 @@ class Admission:
             estimated_tokens=estimated_tokens,
             tpm=_tpm_keys(tenant, rules.limits),
             budgets=checks,
-            headers=_limit_headers(rules.limits, used),
+            headers=limit_headers(rules.limits, used),
         )
 
     def _ticket(self, held: _Held, checks: tuple[BudgetCheck, ...], tokens: int, cost: int) -> Ticket:
         """A ticket for a request admitted from a lease; its headers count what the lease still holds as free."""
         lease = held.lease
-        headers: Headers = []
-        for limit_header, remaining_name, base, in_requests, reset_header in held.headers:
-            left = base + (lease.requests if in_requests else lease.tokens)
-            headers += (limit_header, (remaining_name, str(left).encode()), reset_header)
+        headers = render(held.headers, lease.requests, lease.tokens)
         return Ticket(
             reserved=cost if checks else 0,
             estimated_tokens=tokens,
@@ -370,71 +365,11 @@ class _Held:
     tenant: str
     limits: tuple[LimitCheck, ...]
     tpm: tuple[tuple[str, float], ...]
-    headers: tuple[tuple[tuple[bytes, bytes], bytes, int, bool, tuple[bytes, bytes]], ...]
-    """Per unit, the `x-ratelimit-*` headers of its tightest limit at the grant: (limit header, remaining
-    header name, units free in Redis, counted in requests?, reset header)."""
-
-
-def _header_plan(
-    limits: tuple[LimitCheck, ...], lease: Lease
-) -> tuple[tuple[tuple[bytes, bytes], bytes, int, bool, tuple[bytes, bytes]], ...]:
-    tightest: dict[str, tuple[LimitCheck, int, int]] = {}
-    for limit, left, used in zip(limits, lease.remaining, lease.reset_ms, strict=True):
-        if limit.unit not in tightest or left < tightest[limit.unit][1]:
-            tightest[limit.unit] = (limit, left, used)
-    plan = []
-    for unit, suffix in (("rpm", b"requests"), ("tpm", b"tokens")):
-        if unit in tightest:
-            limit, left, used = tightest[unit]
-            plan.append(
-                (
-                    (b"x-ratelimit-limit-" + suffix, str(limit.limit).encode()),
-                    b"x-ratelimit-remaining-" + suffix,
-                    left,
-                    unit == "rpm",
-                    (b"x-ratelimit-reset-" + suffix, _duration(used).encode()),
-                )
-            )
-    return tuple(plan)
+    headers: HeaderPlan
+    """The `x-ratelimit-*` headers of the tightest limits at the grant."""
 
 
 def _tpm_keys(tenant: str, limits: tuple[LimitCheck, ...]) -> tuple[tuple[str, float], ...]:
     return tuple(
         (limit_key(tenant, limit.scope, "tpm"), WINDOW_MS / limit.limit) for limit in limits if limit.unit == "tpm"
     )
-
-
-def _remaining(limit: LimitCheck, used_ms: int) -> int:
-    """Units a GCRA limit has free when its theoretical arrival time is `used_ms` ahead of now."""
-    return max(0, math.floor((WINDOW_MS - used_ms) / (WINDOW_MS / limit.limit)))
-
-
-def _limit_headers(limits: tuple[LimitCheck, ...], used_ms: list[int]) -> Headers:
-    """OpenAI's `x-ratelimit-*` headers for the tightest request and token limits."""
-    remaining = [_remaining(limit, used) for limit, used in zip(limits, used_ms, strict=True)]
-    return _headers_from(limits, remaining, used_ms)
-
-
-def _headers_from(limits: tuple[LimitCheck, ...], remaining: Sequence[int], used_ms: Sequence[int]) -> Headers:
-    tightest: dict[str, tuple[int, int, int]] = {}
-    for limit, left, used in zip(limits, remaining, used_ms, strict=True):
-        if limit.unit not in tightest or left < tightest[limit.unit][1]:
-            tightest[limit.unit] = (limit.limit, left, used)
-    headers: Headers = []
-    for unit, suffix in (("rpm", b"requests"), ("tpm", b"tokens")):
-        if unit in tightest:
-            total, left, used = tightest[unit]
-            headers.append((b"x-ratelimit-limit-" + suffix, str(total).encode()))
-            headers.append((b"x-ratelimit-remaining-" + suffix, str(left).encode()))
-            headers.append((b"x-ratelimit-reset-" + suffix, _duration(used).encode()))
-    return headers
-
-
-def _duration(ms: int) -> str:
-    """OpenAI's reset format: `1s`, `6m0s`, `20ms`."""
-    if ms < 1000:
-        return f"{ms}ms"
-    seconds = ms / 1000
-    if seconds < 60:
-        return f"{seconds:.3g}s"
-    return f"{int(seconds // 60)}m{int(seconds % 60)}s"

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import redis
 
 if TYPE_CHECKING:
     from tests.fakes.openai_upstream import FakeOpenAI
@@ -24,6 +25,14 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield server.url
     finally:
         server.stop()
+
+
+@pytest.fixture
+def store(redis_url: str) -> Iterator[redis.Redis]:
+    """A client of the test Redis, to read what the gateway wrote."""
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
 
 
 @pytest.fixture(scope="session")

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
-import pytest
 import redis
 
 from gateway.admission_rules import limit_key, reservation_keys, reserved_key, spend_key
@@ -36,13 +34,6 @@ def sections(tenant: str, key: str, tenant_config: dict[str, Any], **ledger: Any
         "tenants": {tenant: tenant_config},
         "ledger": ledger,
     }
-
-
-@pytest.fixture
-def store(redis_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_url)
-    yield client
-    client.close()
 
 
 async def fire(url: str, key: str, count: int, concurrency: int) -> list[tuple[int, dict[str, Any]]]:

@@ -41,13 +41,6 @@ def mock_sections(tenant: str, key: str, budget: dict[str, Any], **ledger: Any) 
     }
 
 
-@pytest.fixture
-def store(redis_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_url)
-    yield client
-    client.close()
-
-
 async def fire(url: str, key: str, count: int) -> list[tuple[int, dict[str, Any]]]:
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as session:
