@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
+import aiohttp
 import orjson
 import redis
 
@@ -33,3 +35,19 @@ def counter(client: redis.Redis, key: str) -> int:
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{time.monotonic_ns() % 10**10}"
+
+
+async def fire(
+    url: str, key: str, body: dict[str, Any], count: int, concurrency: int = 0
+) -> list[tuple[int, dict[str, Any]]]:
+    """`count` chat completions at once (at most `concurrency` connections; 0: no limit): status and JSON."""
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as session:
+
+        async def one() -> tuple[int, dict[str, Any]]:
+            async with session.post(
+                f"{url}/v1/chat/completions", json=body, headers={"authorization": f"Bearer {key}"}
+            ) as response:
+                return response.status, await response.json()
+
+        return await asyncio.gather(*(one() for _ in range(count)))

@@ -10,7 +10,6 @@ import asyncio
 import time
 from typing import Any
 
-import aiohttp
 import redis
 
 from gateway.admission_rules import limit_key, reservation_keys, reserved_key, spend_key
@@ -18,7 +17,7 @@ from policies.budgets import period_window
 from providers.base import Endpoint
 from providers.usage_estimate import estimate_prompt_tokens
 from tests.conftest import GatewayFactory
-from tests.integration.ledger_support import counter, unique, wait_events
+from tests.integration.ledger_support import counter, fire, unique, wait_events
 from tests.servers import ADMIN_KEY, Gateway
 
 MAX_TOKENS = 5
@@ -34,19 +33,6 @@ def sections(tenant: str, key: str, tenant_config: dict[str, Any], **ledger: Any
         "tenants": {tenant: tenant_config},
         "ledger": ledger,
     }
-
-
-async def fire(url: str, key: str, count: int, concurrency: int) -> list[tuple[int, dict[str, Any]]]:
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as session:
-
-        async def one() -> tuple[int, dict[str, Any]]:
-            async with session.post(
-                f"{url}/v1/chat/completions", json=BODY, headers={"authorization": f"Bearer {key}"}
-            ) as response:
-                return response.status, await response.json()
-
-        return await asyncio.gather(*(one() for _ in range(count)))
 
 
 def metric(gateway: Gateway, name: str) -> float:
@@ -77,7 +63,7 @@ def test_a_busy_key_is_admitted_from_leases_and_what_they_did_not_use_goes_back(
     )
     before = redis_admissions(gateway)
     started_ms = time.time() * 1000
-    results = asyncio.run(fire(gateway.url, key, 60, concurrency=4))
+    results = asyncio.run(fire(gateway.url, key, BODY, 60, concurrency=4))
     assert [status for status, _ in results] == [200] * 60
     calls = redis_admissions(gateway) - before
     assert metric(gateway, "switchyard_admission_leases_total") >= 3
@@ -104,7 +90,7 @@ def test_leases_never_spend_past_the_budget(gateway_factory: GatewayFactory, sto
     estimate = (estimate_prompt_tokens(Endpoint.CHAT, BODY) + MAX_TOKENS) * 100
     budget_micro = 1500 * estimate  # 1% of it covers 10 leased requests (each set aside at 1.5x its estimate)
     gateway = gateway_factory(**sections(tenant, key, {"budget": {"usd": budget_micro / 1e6, "period": "month"}}))
-    results = asyncio.run(fire(gateway.url, key, 1800, concurrency=48))
+    results = asyncio.run(fire(gateway.url, key, BODY, 1800, concurrency=48))
     statuses = [status for status, _ in results]
     assert set(statuses) <= {200, 429}
     refused = [body for status, body in results if status == 429]
@@ -128,7 +114,7 @@ def test_leases_can_be_turned_off(gateway_factory: GatewayFactory, store: redis.
         **sections(tenant, key, {"budget": {"usd": 1000, "period": "month"}}, admission_leases=False)
     )
     before = redis_admissions(gateway)
-    results = asyncio.run(fire(gateway.url, key, 30, concurrency=4))
+    results = asyncio.run(fire(gateway.url, key, BODY, 30, concurrency=4))
     assert [status for status, _ in results] == [200] * 30
     assert redis_admissions(gateway) - before == 30
     assert metric(gateway, "switchyard_admission_leases_total") == 0

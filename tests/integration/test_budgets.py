@@ -7,7 +7,6 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import aiohttp
 import openai
 import pytest
 import redis
@@ -17,7 +16,7 @@ from policies.budgets import period_window
 from providers.base import Endpoint
 from providers.usage_estimate import estimate_prompt_tokens
 from tests.conftest import GatewayFactory
-from tests.integration.ledger_support import counter, unique, wait_events
+from tests.integration.ledger_support import counter, fire, unique, wait_events
 from tests.servers import ADMIN_KEY
 from tests.webhook_server import WebhookServer
 
@@ -41,26 +40,13 @@ def mock_sections(tenant: str, key: str, budget: dict[str, Any], **ledger: Any) 
     }
 
 
-async def fire(url: str, key: str, count: int) -> list[tuple[int, dict[str, Any]]]:
-    connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as session:
-
-        async def one() -> tuple[int, dict[str, Any]]:
-            async with session.post(
-                f"{url}/v1/chat/completions", json=BODY, headers={"authorization": f"Bearer {key}"}
-            ) as response:
-                return response.status, await response.json()
-
-        return await asyncio.gather(*(one() for _ in range(count)))
-
-
 def test_500_concurrent_requests_never_spend_past_the_budget(
     gateway_factory: GatewayFactory, store: redis.Redis
 ) -> None:
     tenant, key = unique("budget"), "sk-budget-concurrency"
     budget_micro = 100 * estimate_micro()
     gateway = gateway_factory(**mock_sections(tenant, key, {"usd": budget_micro / 1e6, "period": "month"}))
-    results = asyncio.run(fire(gateway.url, key, 500))
+    results = asyncio.run(fire(gateway.url, key, BODY, 500))
     statuses = [status for status, _ in results]
     assert set(statuses) <= {200, 429}
     refused = [body for status, body in results if status == 429]
