@@ -102,13 +102,11 @@ class Admission:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
-        self._returns.extend(self._leases.values())
-        self._leases.clear()
+        for key in list(self._leases):
+            self._retire(key)
         if self._returner is not None:
             with contextlib.suppress(Exception):
-                await self._returner
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._return_all(), 5.0)
+                await asyncio.wait_for(self._returner, 5.0)
 
     def plan(self, principal: Principal, tenant: TenantConfig | None, model: str, now: float) -> AdmissionPlan:
         """The budgets and limits that apply to `principal` calling `model`, cached per principal object and
@@ -159,6 +157,8 @@ class Admission:
             want = next_size(held.lease if held is not None else None, now)
         if held is not None:
             self._retire(key)
+        if now < self._down_until:
+            return self._outage(rules, None)
         lease_id = f"lease:{request_id}"
         lease_tokens, lease_cost = per_request(estimated_tokens), per_request(estimated_cost) if checks else 0
         lease_expires = now + LEASE_SECONDS + hold_seconds
@@ -197,8 +197,6 @@ class Admission:
                 "lcost": lease_cost,
             }
         )
-        if now < self._down_until:
-            return self._outage(rules, None)
         mine: asyncio.Future[None] | None = None
         if want:
             mine = self._asking[key] = asyncio.get_running_loop().create_future()
@@ -228,10 +226,9 @@ class Admission:
                 granted * lease_cost,
                 use_until=now + LEASE_SECONDS,
                 expires=lease_expires,
-                remaining=tuple(remaining(limit, ms) for limit, ms in zip(rules.limits, used, strict=True)),
-                reset_ms=tuple(used),
             )
-            plan_headers = header_plan(rules.limits, lease.remaining, lease.reset_ms)
+            free = [remaining(limit, ms) for limit, ms in zip(rules.limits, used, strict=True)]
+            plan_headers = header_plan(rules.limits, free, used)
             held = self._leases[key] = _Held(lease, tenant, rules.limits, _tpm_keys(tenant, rules.limits), plan_headers)
             self._metrics.admission_leases.inc()
             lease.take(now, estimated_tokens, estimated_cost, hold_seconds)

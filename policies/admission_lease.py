@@ -44,9 +44,6 @@ class Lease:
     expires: float
     """When Redis releases the lease's reservation by itself (a gateway that died): a request admitted from
     it must finish before then."""
-    remaining: tuple[int, ...] = ()
-    """Per limit, the units Redis had left just after the grant (for the `x-ratelimit-*` headers)."""
-    reset_ms: tuple[int, ...] = ()
 
     def take(self, now: float, tokens: int, cost: int, hold: float) -> bool:
         """Admit one request needing `tokens` and `cost` that may run for `hold` seconds, if the lease covers it."""
