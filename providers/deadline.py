@@ -64,11 +64,19 @@ class DeadlineWheel:
 
     def _tick(self) -> None:
         assert self._loop is not None
-        now = math.floor(self._loop.time() / TICK)
+        time = self._loop.time()
+        now = math.floor(time / TICK)
+        late: list[Deadline] = []
         for slot in range(self._cursor + 1, now + 1):
             for deadline in self._slots.pop(slot, ()):
-                deadline.expire()
+                if deadline.when <= time:
+                    deadline.expire()
+                else:  # slot arithmetic in floating point can round a hair early: never fire early
+                    late.append(deadline)
         self._cursor = now
+        for deadline in late:
+            deadline.slot = now + 1
+            self._slots.setdefault(now + 1, set()).add(deadline)
         self._handle = self._loop.call_at((now + 1) * TICK, self._tick) if self._slots else None
 
 

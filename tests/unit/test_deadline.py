@@ -100,3 +100,25 @@ def test_nested_deadlines_each_raise_in_their_own_scope() -> None:
         return "none"
 
     assert run(main()) == "inner"
+
+
+def test_a_deadline_never_fires_before_its_time_whatever_the_rounding() -> None:
+    """Deadlines an instant past a slot boundary (where `ceil(when / TICK) * TICK` rounds below `when`)."""
+
+    async def main() -> list[float]:
+        loop = asyncio.get_running_loop()
+        wheel = DeadlineWheel()
+        early: list[float] = []
+
+        async def one(when: float) -> None:
+            with pytest.raises(TimeoutError):
+                with wheel.at(when):
+                    await asyncio.sleep(1)
+            if loop.time() < when:
+                early.append(when - loop.time())
+
+        base = (int(loop.time() / TICK) + 2) * TICK
+        await asyncio.gather(*(one(base + k * TICK + 1e-12 * (k % 7)) for k in range(30)))
+        return early
+
+    assert run(main()) == []
