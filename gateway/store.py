@@ -13,7 +13,9 @@ import contextlib
 import hashlib
 import importlib.util
 import logging
+import os
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -23,6 +25,16 @@ from redis.exceptions import RedisError
 log = logging.getLogger("switchyard.store")
 
 _MAX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux
+
+# Run by a fresh, single-threaded interpreter (so no `preexec_fn` in the gateway's threaded process):
+# set PR_SET_PDEATHSIG, which survives execve, check the gateway did not die in the meantime, exec Redis.
+_LAUNCHER = """
+import ctypes, os, signal, sys
+ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
+if os.getppid() != int(sys.argv[1]):
+    sys.exit(1)
+os.execv(sys.argv[2], sys.argv[2:])
+"""
 
 
 def redis_server_binary() -> Path:
@@ -72,8 +84,13 @@ class EmbeddedRedis:
             )
         )
         # Own session: a Ctrl+C on the gateway's terminal must not stop Redis before the ledger flushes.
+        # The death signal belongs to the thread that forks: this runs on the event loop's thread, which
+        # lives as long as the gateway (and in `workers.py`, on the supervisor's main thread).
+        command = [str(redis_server_binary()), str(conf)]
+        if sys.platform == "linux":
+            command = [sys.executable, "-I", "-S", "-c", _LAUNCHER, str(os.getpid()), *command]
         self._process = subprocess.Popen(
-            [str(redis_server_binary()), str(conf)],
+            command,
             cwd=self.dir,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
 import httpx
 import orjson
+import pytest
 import redis
 
 from tests.conftest import GatewayFactory, upstream_provider
@@ -90,6 +92,43 @@ def test_embedded_redis_persists_across_restarts(gateway_factory: GatewayFactory
         assert len(both) == 2
     finally:
         again.stop()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the parent-death signal is Linux's")
+def test_a_killed_gateway_leaves_no_embedded_redis_behind(gateway_factory: GatewayFactory, tmp_path: Path) -> None:
+    gateway = gateway_factory(
+        embedded_redis=True,
+        providers={"mock": {"kind": "mock"}},
+        models={"mock": {"deployments": [{"provider": "mock"}]}},
+    )
+    gateway.openai().chat.completions.create(model="mock", messages=USER)
+    socket_path = Path(yaml_data_dir(gateway.config_path)) / "redis" / "redis.sock"
+    with redis.Redis(unix_socket_path=str(socket_path)) as client:
+        first = wait_for_events(client, 1)
+        redis_pid = int(client.info("server")["process_id"])
+    assert len(first) == 1
+    gateway.process.kill()  # SIGKILL: no shutdown code runs in the gateway
+    gateway.process.wait(5)
+    deadline = time.monotonic() + 10
+    while _alive(redis_pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(redis_pid), "the embedded redis-server outlived the gateway that started it"
+    again = start_gateway(gateway.config_path, tmp_path / "restart.log")
+    try:  # it shut down cleanly: what it held is still there for the next start
+        with redis.Redis(unix_socket_path=str(socket_path)) as client:
+            assert [e["request_id"] for e in events(client)] == [first[0]["request_id"]]
+            assert int(client.info("server")["process_id"]) != redis_pid
+    finally:
+        again.stop()
+
+
+def _alive(pid: int) -> bool:
+    """True while `pid` runs (a zombie counts as gone: it no longer serves anything)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def test_usage_spooled_while_redis_is_down_then_replayed(
