@@ -113,12 +113,14 @@ def serve(
 ) -> None:
     """Run one worker; with `sockets`, serve on an already bound listening socket (a worker of many)."""
     require_fast_stack()
+    from gateway.http_protocol import CoalescingHttpToolsProtocol  # imports httptools: after the check
+
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
         loop="uvloop",
-        http="httptools",
+        http=CoalescingHttpToolsProtocol,
         lifespan="on",
         access_log=False,
         proxy_headers=False,  # its middleware wraps every request; X-Forwarded-* is not used here
