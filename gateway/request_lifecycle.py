@@ -177,6 +177,7 @@ class RequestLifecycle:
         served: Served | None = None
         broken: UpstreamError | None = None
         status, error_code, ttft = 200, None, None
+        ended = False
         try:
             try:
                 upstream, served = await self.attempts(body, wants_usage, _open_stream)
@@ -195,9 +196,13 @@ class RequestLifecycle:
                         relayed.append(chunk)
                         if fmt is not None:
                             chunk = fmt.chunk(chunk)
-                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                        elif upstream.last:  # the upstream's end: the chunk and ours in one write
+                            ended = True
+                        await send({"type": "http.response.body", "body": chunk, "more_body": not ended})
                 if fmt is not None:
-                    await send({"type": "http.response.body", "body": fmt.end(), "more_body": True})
+                    tail = fmt.end()
+                    ended = True
+                    await send({"type": "http.response.body", "body": tail, "more_body": False})
             except (UpstreamError, TimeoutError) as exc:
                 error = (
                     exc
@@ -206,13 +211,15 @@ class RequestLifecycle:
                 )
                 status, error_code = error.http_status, error.code
                 broken = error
-                event = fmt.error(error) if fmt is not None else sse_error_event(error)
-                await send({"type": "http.response.body", "body": event, "more_body": True})
+                if not ended:
+                    event = fmt.error(error) if fmt is not None else sse_error_event(error)
+                    await send({"type": "http.response.body", "body": event, "more_body": True})
             finally:
                 watcher.cancel()
                 if upstream is not None:
                     await upstream.aclose()
-            await send(_END)
+            if not ended:
+                await send(_END)
         except asyncio.CancelledError:
             if not disconnected:
                 raise

@@ -147,6 +147,9 @@ class CompletionStream(Protocol):
     """
 
     usage: Usage | None
+    last: bool
+    """True once the chunk just yielded is known to be the stream's end: the upstream finished and
+    closed its body, so the caller may send that chunk together with the end of its own response."""
 
     def __aiter__(self) -> AsyncIterator[bytes]: ...
 

@@ -125,13 +125,14 @@ class _RawRelay(UpstreamBody):
 
 
 class _PassThroughStream(UpstreamBody):
-    __slots__ = ("_first", "_scanner", "usage")
+    __slots__ = ("_first", "_scanner", "last", "usage")
 
     def __init__(self, response: aiohttp.ClientResponse, *, strip_usage: bool) -> None:
         super().__init__(response)
         self._scanner = OpenAIStreamScanner(strip_usage=strip_usage)
         self._first = b""
         self.usage: Usage | None = None
+        self.last = False
 
     async def prime(self) -> None:
         require_event_stream(self._response)
@@ -156,13 +157,16 @@ class _PassThroughStream(UpstreamBody):
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         scanner = self._scanner
+        content = self._response.content
         if self._first:
             first, self._first = self._first, b""
+            self.last = self._ends_here()
             yield first
         try:
-            async for chunk in self._response.content.iter_any():
+            async for chunk in content.iter_any():
                 out = scanner.feed(chunk)
                 if out:
+                    self.last = self._ends_here()
                     yield out
         except aiohttp.ClientError as exc:
             self.usage = scanner.usage
@@ -177,6 +181,11 @@ class _PassThroughStream(UpstreamBody):
             yield DONE_EVENT
             return
         raise UpstreamProtocolError("upstream stream ended before completion (no finish_reason or [DONE])")
+
+    def _ends_here(self) -> bool:
+        """`[DONE]` came with the end of the body (aiohttp has read the chunked encoding's last chunk):
+        nothing can follow what was just read, not even an error."""
+        return self._scanner.done and self._response.content.at_eof() and not self._scanner.leftover()
 
 
 def _status_error(status: int, body: bytes, retry_after_header: str | None) -> UpstreamStatusError:

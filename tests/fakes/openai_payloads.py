@@ -18,7 +18,7 @@ JSON_REPLY = '{"fake": true}'
 DEFAULT_EMBEDDING_DIMENSIONS = 8
 FAKE_MODEL_ID = "fake-model"
 
-_VALUED_BEHAVIOR = re.compile(r"(status|slow|delay-first|drop-after|words)-(\d+)")
+_VALUED_BEHAVIOR = re.compile(r"(status|slow|delay-first|drop-after|late-end|words)-(\d+)")
 _FLAG_BEHAVIORS = {
     "hang": "hang",
     "hang-body": "hang_body",
@@ -38,6 +38,9 @@ class Behaviors:
     slow_ms: int = 0
     delay_first_ms: int = 0
     drop_after: int | None = None
+    late_end_ms: int = 0
+    """Streams: the end of the body (the chunked encoding's last chunk) this long after `[DONE]`, not
+    in the same write."""
     no_done: bool = False
     malformed: bool = False
     no_usage: bool = False
@@ -66,6 +69,8 @@ class Behaviors:
                 behaviors.delay_first_ms = value
             elif name == "drop-after":
                 behaviors.drop_after = value
+            elif name == "late-end":
+                behaviors.late_end_ms = value
             else:
                 behaviors.words = value
         return behaviors

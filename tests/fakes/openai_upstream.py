@@ -378,7 +378,9 @@ class FakeOpenAI:
         content_chunks: list[dict[str, Any]],
         closing_chunks: list[dict[str, Any]],
     ) -> web.StreamResponse:
-        """Send an SSE stream, applying slow/hang-body/malformed/drop-after/no-done."""
+        """Send an SSE stream, applying slow/hang-body/malformed/drop-after/no-done/late-end. The last event
+        goes out with the end of the body in one write (as servers that flush on close do), unless
+        late-end asks for the end apart."""
         response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
         )
@@ -396,14 +398,20 @@ class FakeOpenAI:
         events = [_sse(chunk) for chunk in content_chunks]
         if not behaviors.no_done:
             events += [_sse(chunk) for chunk in closing_chunks] + [b"data: [DONE]\n\n"]
+        tail = b""
         for sent, event in enumerate(events):
             if behaviors.drop_after is not None and sent >= behaviors.drop_after:
                 self._abort(request)
                 return response
             if behaviors.slow_ms and sent:
                 await asyncio.sleep(behaviors.slow_ms / 1000)
-            await response.write(event)
-        await response.write_eof()
+            if sent == len(events) - 1 and not behaviors.late_end_ms:
+                tail = event
+            else:
+                await response.write(event)
+        if behaviors.late_end_ms:
+            await asyncio.sleep(behaviors.late_end_ms / 1000)
+        await response.write_eof(tail)
         return response
 
     @staticmethod

@@ -79,3 +79,47 @@ def test_sigterm_drains_in_flight_stream_and_refuses_new_requests(
     assert "error" not in result, result.get("error")
     assert str(result["text"]).startswith("w1 w2")
     assert gateway.process.wait(15) == 0
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        # (events 20 ms apart: the first is relayed before the rest arrive)
+        "gpt-fake+slow-20",  # `[DONE]` and the end of the body in one write: relayed with the end of ours
+        "gpt-fake+slow-20+late-end-400",  # the body ends 0.4 s after `[DONE]`: `[DONE]` must not wait for it
+    ],
+)
+def test_a_stream_ends_once_and_cleanly_however_the_upstream_ends(
+    gateway_factory: GatewayFactory, upstream: FakeOpenAI, model: str
+) -> None:
+    gateway = gateway_factory(
+        providers={"fake": upstream_provider(upstream)},
+        models={"chat": {"deployments": [{"provider": "fake", "model": model}]}},
+    )
+    request = {"model": "chat", "stream": True, "messages": [{"role": "user", "content": "x"}]}
+    with (
+        httpx.Client(base_url=gateway.url, timeout=10) as http,
+        http.stream("POST", "/v1/chat/completions", headers=AUTH, json=request) as response,
+    ):
+        body = b""
+        done_at = None
+        for raw in response.iter_raw():
+            body += raw
+            if done_at is None and b"data: [DONE]\n\n" in body:
+                done_at = time.monotonic()
+        ended_at = time.monotonic()
+    assert response.status_code == 200
+    assert body.endswith(b"data: [DONE]\n\n") and body.count(b"[DONE]") == 1
+    assert done_at is not None
+    if "late-end" in model:  # relayed as it came, then the end when the upstream's came
+        assert ended_at - done_at > 0.2
+    chunks = list(
+        gateway.openai().chat.completions.create(
+            model="chat",
+            messages=[{"role": "user", "content": "x"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
