@@ -164,9 +164,12 @@ class RequestLifecycle:
         task = asyncio.current_task()
         assert task is not None
         disconnected = False
+        ended = False
 
         def on_disconnect() -> None:
             nonlocal disconnected
+            if ended:  # uvicorn answers `http.disconnect` to a receive() once the response is complete
+                return
             disconnected = True
             task.cancel()
 
@@ -177,7 +180,6 @@ class RequestLifecycle:
         served: Served | None = None
         broken: UpstreamError | None = None
         status, error_code, ttft = 200, None, None
-        ended = False
         try:
             try:
                 upstream, served = await self.attempts(body, wants_usage, _open_stream)
@@ -224,7 +226,10 @@ class RequestLifecycle:
             if not disconnected:
                 raise
             task.uncancel()
-            status, error_code = CLIENT_CLOSED, "client_disconnected"
+            # A client that left after `[DONE]` (the openai SDK stops reading there) while the upstream's
+            # body had not ended yet was served in full: a 200, billed with the usage the stream reported.
+            if upstream is None or not upstream.done:
+                status, error_code = CLIENT_CLOSED, "client_disconnected"
         usage = upstream.usage if upstream is not None else None
         if served is not None:
             router = self.runtime.router

@@ -89,12 +89,12 @@ class MockStream:
         self._events = events
         self._delay = delay
         self.usage: Usage | None = usage
-        self.last = False
+        self.done = self.last = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         last = len(self._events) - 1
         for index, event in enumerate(self._events):
-            self.last = index == last
+            self.done = self.last = index == last
             yield event
             if self._delay and 0 < index < last:
                 await asyncio.sleep(self._delay)

@@ -125,14 +125,14 @@ class _RawRelay(UpstreamBody):
 
 
 class _PassThroughStream(UpstreamBody):
-    __slots__ = ("_first", "_scanner", "last", "usage")
+    __slots__ = ("_first", "_scanner", "done", "last", "usage")
 
     def __init__(self, response: aiohttp.ClientResponse, *, strip_usage: bool) -> None:
         super().__init__(response)
         self._scanner = OpenAIStreamScanner(strip_usage=strip_usage)
         self._first = b""
         self.usage: Usage | None = None
-        self.last = False
+        self.done = self.last = False
 
     async def prime(self) -> None:
         require_event_stream(self._response)
@@ -160,13 +160,14 @@ class _PassThroughStream(UpstreamBody):
         content = self._response.content
         if self._first:
             first, self._first = self._first, b""
-            self.last = self._ends_here()
+            self._at_done()
             yield first
         try:
             async for chunk in content.iter_any():
                 out = scanner.feed(chunk)
                 if out:
-                    self.last = self._ends_here()
+                    if scanner.done:
+                        self._at_done()
                     yield out
         except aiohttp.ClientError as exc:
             self.usage = scanner.usage
@@ -178,14 +179,19 @@ class _PassThroughStream(UpstreamBody):
         if scanner.finished and not scanner.leftover():
             # Some servers end after the finish chunk without `[DONE]`: complete all the same.
             self._complete = True
+            self.done = self.last = True
             yield DONE_EVENT
             return
         raise UpstreamProtocolError("upstream stream ended before completion (no finish_reason or [DONE])")
 
-    def _ends_here(self) -> bool:
-        """`[DONE]` came with the end of the body (aiohttp has read the chunked encoding's last chunk):
-        nothing can follow what was just read, not even an error."""
-        return self._scanner.done and self._response.content.at_eof() and not self._scanner.leftover()
+    def _at_done(self) -> None:
+        """What was just read holds `[DONE]`: the usage is known (its chunk comes before), and if the body
+        ended with it too (aiohttp has read the chunked encoding's last chunk), nothing can follow."""
+        scanner = self._scanner
+        if scanner.done:
+            self.done = True
+            self.usage = scanner.usage
+            self.last = self._response.content.at_eof() and not scanner.leftover()
 
 
 def _status_error(status: int, body: bytes, retry_after_header: str | None) -> UpstreamStatusError:

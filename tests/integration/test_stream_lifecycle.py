@@ -9,9 +9,11 @@ import time
 import httpx
 import openai
 import pytest
+import redis
 
 from tests.conftest import GatewayFactory, upstream_provider
 from tests.fakes.openai_upstream import FakeOpenAI
+from tests.integration.ledger_support import wait_events
 from tests.servers import TENANT_KEY
 
 AUTH = {"Authorization": f"Bearer {TENANT_KEY}"}
@@ -90,8 +92,10 @@ def test_sigterm_drains_in_flight_stream_and_refuses_new_requests(
     ],
 )
 def test_a_stream_ends_once_and_cleanly_however_the_upstream_ends(
-    gateway_factory: GatewayFactory, upstream: FakeOpenAI, model: str
+    gateway_factory: GatewayFactory, upstream: FakeOpenAI, redis_url: str, model: str
 ) -> None:
+    store = redis.Redis.from_url(redis_url)
+    store.delete("sy:{acme}:usage")
     gateway = gateway_factory(
         providers={"fake": upstream_provider(upstream)},
         models={"chat": {"deployments": [{"provider": "fake", "model": model}]}},
@@ -123,3 +127,8 @@ def test_a_stream_ends_once_and_cleanly_however_the_upstream_ends(
     )
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    recorded = wait_events(store, "acme", 2)
+    # The SDK stops reading at `[DONE]`: with a late end it has left before the upstream's body ended,
+    # and was still served in full, billed with the usage the upstream reported (not an estimate).
+    assert [(e["status"], e["error"], e["estimated"]) for e in recorded] == [(200, None, False)] * 2
+    store.close()
