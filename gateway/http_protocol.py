@@ -2,9 +2,9 @@
 
 uvicorn writes the status line and headers as soon as the app sends `http.response.start`, and each
 body message as a write of its own. On uvloop every write is a `send()` system call at once, and on
-loopback a send also runs the receiver's TCP processing: measured here, one write costs the gateway
-about 15 µs of CPU, as much as its routing and metrics together. A JSON response therefore paid for two
-writes, a stream for one more than it has chunks.
+loopback a send also runs the receiver's TCP processing: one more write per message cost the writer
+1-10 µs of CPU on the 2-core development machine (`python -m benchmarks.write_cost`, 5 rounds), about
+what routing costs. A JSON response paid for two writes, a stream for one more than it has chunks.
 
 `CoalescingTransport` holds a write that looks like a response head (`HTTP/` ... blank line) and sends
 it together with the next write, or on its own at the next turn of the event loop if none comes in this
