@@ -13,7 +13,7 @@ import redis
 
 from tests.conftest import GatewayFactory, upstream_provider
 from tests.fakes.openai_upstream import FakeOpenAI
-from tests.servers import RedisServer, free_port, start_gateway
+from tests.servers import Gateway, RedisServer, free_port, start_gateway
 
 USER = [{"role": "user", "content": "count me"}]
 
@@ -70,7 +70,8 @@ def test_one_usage_record_per_request(gateway_factory: GatewayFactory, upstream:
     client.close()
 
 
-def test_embedded_redis_persists_across_restarts(gateway_factory: GatewayFactory, tmp_path: Path) -> None:
+def _embedded_gateway_with_one_event(gateway_factory: GatewayFactory) -> tuple[Gateway, Path, list[dict]]:
+    """A gateway on its embedded Redis that has served one request: it, the Redis socket, the event."""
     gateway = gateway_factory(
         embedded_redis=True,
         providers={"mock": {"kind": "mock"}},
@@ -81,6 +82,11 @@ def test_embedded_redis_persists_across_restarts(gateway_factory: GatewayFactory
     with redis.Redis(unix_socket_path=str(socket_path)) as client:
         first = wait_for_events(client, 1)
     assert len(first) == 1
+    return gateway, socket_path, first
+
+
+def test_embedded_redis_persists_across_restarts(gateway_factory: GatewayFactory, tmp_path: Path) -> None:
+    gateway, socket_path, first = _embedded_gateway_with_one_event(gateway_factory)
     assert gateway.stop() == 0
     assert not socket_path.exists() or not _answers(socket_path), "the gateway stops the Redis it started"
     again = start_gateway(gateway.config_path, tmp_path / "restart.log")
@@ -96,17 +102,9 @@ def test_embedded_redis_persists_across_restarts(gateway_factory: GatewayFactory
 
 @pytest.mark.skipif(sys.platform != "linux", reason="the parent-death signal is Linux's")
 def test_a_killed_gateway_leaves_no_embedded_redis_behind(gateway_factory: GatewayFactory, tmp_path: Path) -> None:
-    gateway = gateway_factory(
-        embedded_redis=True,
-        providers={"mock": {"kind": "mock"}},
-        models={"mock": {"deployments": [{"provider": "mock"}]}},
-    )
-    gateway.openai().chat.completions.create(model="mock", messages=USER)
-    socket_path = Path(yaml_data_dir(gateway.config_path)) / "redis" / "redis.sock"
+    gateway, socket_path, first = _embedded_gateway_with_one_event(gateway_factory)
     with redis.Redis(unix_socket_path=str(socket_path)) as client:
-        first = wait_for_events(client, 1)
         redis_pid = int(client.info("server")["process_id"])
-    assert len(first) == 1
     gateway.process.kill()  # SIGKILL: no shutdown code runs in the gateway
     gateway.process.wait(5)
     deadline = time.monotonic() + 10
