@@ -66,17 +66,14 @@ class DeadlineWheel:
         assert self._loop is not None
         time = self._loop.time()
         now = math.floor(time / TICK)
-        late: list[Deadline] = []
         for slot in range(self._cursor + 1, now + 1):
             for deadline in self._slots.pop(slot, ()):
                 if deadline.when <= time:
                     deadline.expire()
                 else:  # slot arithmetic in floating point can round a hair early: never fire early
-                    late.append(deadline)
+                    deadline.slot = now + 1
+                    self._slots.setdefault(now + 1, set()).add(deadline)
         self._cursor = now
-        for deadline in late:
-            deadline.slot = now + 1
-            self._slots.setdefault(now + 1, set()).add(deadline)
         self._handle = self._loop.call_at((now + 1) * TICK, self._tick) if self._slots else None
 
 
