@@ -162,8 +162,9 @@ class _PassThroughStream(UpstreamBody):
             first, self._first = self._first, b""
             self._at_done()
             yield first
+        readany = content.readany  # not `iter_any()`: one coroutine frame less per chunk
         try:
-            async for chunk in content.iter_any():
+            while chunk := await readany():
                 out = scanner.feed(chunk)
                 if out:
                     if scanner.done:

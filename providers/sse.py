@@ -31,7 +31,7 @@ class SSEDecoder:
             chunk = chunk[1:]  # the \n of a \r\n split across two chunks
         self._pending_cr = chunk.endswith(b"\r")
         data = self._buffer + chunk
-        if b"\r" in data:
+        if data.find(b"\r") >= 0:  # not `in`: see OpenAIStreamScanner.feed
             data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         lines = data.split(b"\n")
         self._buffer = lines.pop()  # incomplete last line (empty when data ended with a newline)
