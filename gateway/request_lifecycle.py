@@ -69,6 +69,7 @@ class RequestLifecycle:
         "body",
         "completion",
         "decision",
+        "ended_at",
         "endpoint",
         "failures",
         "headers",
@@ -116,6 +117,8 @@ class RequestLifecycle:
         self.span: Any = None
         self.failures: list[FailedAttempt] = []
         self.audio_seconds = 0.0
+        self.ended_at: float | None = None
+        """When a stream's response to the client ended, if it did before the upstream's (perf_counter)."""
         self.relayed: list[bytes] = []
         """The stream's bytes as relayed (references, not copies), counted only if no usage comes."""
         self.runtime = runtime
@@ -193,27 +196,31 @@ class RequestLifecycle:
                 with self.runtime.deadlines.at(served.total_at):
                     relayed = self.relayed
                     async for chunk in upstream:
+                        if ended:  # after `[DONE]`: only the upstream's body end, awaited to reuse its connection
+                            continue
                         if ttft is None:
                             ttft = time.perf_counter() - self.t0
                         relayed.append(chunk)
                         if fmt is not None:
                             chunk = fmt.chunk(chunk)
-                        elif upstream.last:  # the upstream's end: the chunk and ours in one write
+                        if upstream.done:  # `[DONE]` read: the client's response ends with this write
                             ended = True
+                            self.ended_at = time.perf_counter()
+                            if fmt is not None:
+                                chunk += fmt.end()
                         await send({"type": "http.response.body", "body": chunk, "more_body": not ended})
-                if fmt is not None:
-                    tail = fmt.end()
-                    ended = True
-                    await send({"type": "http.response.body", "body": tail, "more_body": False})
             except (UpstreamError, TimeoutError) as exc:
                 error = (
                     exc
                     if isinstance(exc, UpstreamError)
                     else UpstreamTimeout("upstream total timeout while streaming", code="upstream_total_timeout")
                 )
-                status, error_code = error.http_status, error.code
-                broken = error
-                if not ended:
+                if ended:  # the client was served in full; the upstream broke or was late ending its body
+                    assert served is not None
+                    log.debug("upstream %s after [DONE] of %s: %s", served.target.name, self.request_id, error)
+                else:
+                    status, error_code = error.http_status, error.code
+                    broken = error
                     event = fmt.error(error) if fmt is not None else sse_error_event(error)
                     await send({"type": "http.response.body", "body": event, "more_body": True})
             finally:
@@ -274,7 +281,7 @@ class RequestLifecycle:
         error: str | None,
     ) -> None:
         runtime = self.runtime
-        duration = time.perf_counter() - self.t0
+        duration = (self.ended_at or time.perf_counter()) - self.t0
         usage = settled_usage(usage, status, self.endpoint, self.body, self.completion, self.relayed)
         self.relayed = []
         deployment = target.name if target is not None else "none"

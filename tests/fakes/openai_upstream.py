@@ -380,7 +380,8 @@ class FakeOpenAI:
     ) -> web.StreamResponse:
         """Send an SSE stream, applying slow/hang-body/malformed/drop-after/no-done/late-end. The last event
         goes out with the end of the body in one write (as servers that flush on close do), unless
-        late-end asks for the end apart."""
+        late-end asks for the end apart. A drop-after at or past the number of events sends them all, then
+        breaks the body off where its end would be."""
         response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
         )
@@ -405,12 +406,15 @@ class FakeOpenAI:
                 return response
             if behaviors.slow_ms and sent:
                 await asyncio.sleep(behaviors.slow_ms / 1000)
-            if sent == len(events) - 1 and not behaviors.late_end_ms:
+            if sent == len(events) - 1 and not behaviors.late_end_ms and behaviors.drop_after is None:
                 tail = event
             else:
                 await response.write(event)
         if behaviors.late_end_ms:
             await asyncio.sleep(behaviors.late_end_ms / 1000)
+        if behaviors.drop_after is not None:  # every event sent: the body breaks off instead of ending
+            self._abort(request)
+            return response
         await response.write_eof(tail)
         return response
 

@@ -37,6 +37,7 @@ def gateway(module_gateway_factory: GatewayFactory, upstream: FakeOpenAI) -> Gat
                 ],
             },
             "drop-mid-stream": {"deployments": [{"provider": "fake", "model": "a+drop-after-3+words-20"}]},
+            "late-end": {"deployments": [{"provider": "fake", "model": "a+late-end-1500"}]},
         },
     )
 
@@ -170,3 +171,18 @@ def test_broken_stream_ends_with_an_error_event(gateway: Gateway) -> None:
         ) as stream:
             for _ in stream.text_stream:
                 pass
+
+
+def test_a_stream_ends_at_done_when_the_upstream_ends_its_body_late(gateway: Gateway, upstream: FakeOpenAI) -> None:
+    """`message_stop` and the end of the response go out when `[DONE]` is read, not when the upstream's body
+    ends (here 1.5 s later): the SDK's stream is over while the upstream's is still open."""
+    assert upstream.wait_streams_closed()
+    with client(gateway).messages.stream(
+        model="late-end", max_tokens=100, messages=[{"role": "user", "content": "x"}]
+    ) as stream:
+        text = "".join(stream.text_stream)
+        final = stream.get_final_message()
+        still_open = upstream.open_streams
+    assert text and final.stop_reason == "end_turn" and final.usage.output_tokens > 0
+    assert still_open == 1
+    assert upstream.wait_streams_closed()

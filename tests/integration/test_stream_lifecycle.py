@@ -88,7 +88,10 @@ def test_sigterm_drains_in_flight_stream_and_refuses_new_requests(
     [
         # (events 20 ms apart: the first is relayed before the rest arrive)
         "gpt-fake+slow-20",  # `[DONE]` and the end of the body in one write: relayed with the end of ours
-        "gpt-fake+slow-20+late-end-400",  # the body ends 0.4 s after `[DONE]`: `[DONE]` must not wait for it
+        # The upstream's body ends 1.5 s after `[DONE]`: neither `[DONE]` nor the end of ours waits for it.
+        "gpt-fake+slow-20+late-end-1500",
+        # ... or breaks off 1.5 s after `[DONE]`: the client was served in full all the same.
+        "gpt-fake+slow-20+late-end-1500+drop-after-999",
     ],
 )
 def test_a_stream_ends_once_and_cleanly_however_the_upstream_ends(
@@ -101,22 +104,23 @@ def test_a_stream_ends_once_and_cleanly_however_the_upstream_ends(
         models={"chat": {"deployments": [{"provider": "fake", "model": model}]}},
     )
     request = {"model": "chat", "stream": True, "messages": [{"role": "user", "content": "x"}]}
+    assert upstream.wait_streams_closed()
+    cancelled = upstream.cancelled_streams
     with (
         httpx.Client(base_url=gateway.url, timeout=10) as http,
         http.stream("POST", "/v1/chat/completions", headers=AUTH, json=request) as response,
     ):
-        body = b""
-        done_at = None
-        for raw in response.iter_raw():
-            body += raw
-            if done_at is None and b"data: [DONE]\n\n" in body:
-                done_at = time.monotonic()
-        ended_at = time.monotonic()
+        body = b"".join(response.iter_raw())  # to the end of the gateway's body
+        upstream_still_open = upstream.open_streams
     assert response.status_code == 200
     assert body.endswith(b"data: [DONE]\n\n") and body.count(b"[DONE]") == 1
-    assert done_at is not None
-    if "late-end" in model:  # relayed as it came, then the end when the upstream's came
-        assert ended_at - done_at > 0.2
+    # With a late end, ours came first; the gateway then waited for the upstream's (so that its connection
+    # can be reused) instead of cutting it.
+    if "late-end" in model:
+        assert upstream_still_open == 1
+    assert upstream.wait_streams_closed()
+    if "drop-after" not in model:
+        assert upstream.cancelled_streams == cancelled
     chunks = list(
         gateway.openai().chat.completions.create(
             model="chat",
