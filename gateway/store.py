@@ -18,8 +18,11 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
+import hiredis
 import redis.asyncio as aioredis
+from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import RedisError
 
 log = logging.getLogger("switchyard.store")
@@ -176,4 +179,31 @@ command in lock handling.)"""
 
 def _client(url: str) -> aioredis.Redis:
     pool = aioredis.ConnectionPool.from_url(url, max_connections=POOL_SIZE, socket_connect_timeout=2, socket_timeout=5)
+    pool.connection_class = hiredis_packing(pool.connection_class)
     return aioredis.Redis.from_pool(pool)  # owns the pool: aclose() closes it
+
+
+class _HiredisPacking:
+    """redis-py's asyncio connections encode commands in Python (its sync ones use hiredis): ~2 µs per
+    usage record in the ledger's scripts, 0.35 µs with `hiredis.pack_command`, the same bytes."""
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        if isinstance(args[0], str):  # a command name may hold its first arguments ("CONFIG GET")
+            args = (*args[0].split(), *args[1:])
+        try:
+            return [hiredis.pack_command(args)]
+        except TypeError:  # a value redis-py refuses too (None, bool): let it raise its own error
+            return super().pack_command(*args)  # type: ignore[misc]
+
+
+_packing_classes: dict[type, type] = {}
+
+
+def hiredis_packing(connection_class: type[AbstractConnection]) -> type[AbstractConnection]:
+    """`connection_class` (TCP, TLS or Unix socket) with commands encoded by hiredis."""
+    made = _packing_classes.get(connection_class)
+    if made is None:
+        made = _packing_classes[connection_class] = type(
+            f"Hiredis{connection_class.__name__}", (_HiredisPacking, connection_class), {}
+        )
+    return made
