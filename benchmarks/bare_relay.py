@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 import orjson
 import uvicorn
+from providers.aiohttp_connector import upstream_connector
 
 from benchmarks.services import FAST_UPSTREAM_MODEL, SLOW_UPSTREAM_MODEL, UPSTREAM_KEY
 
@@ -46,7 +47,7 @@ class BareRelay:
     async def lifespan(self, receive: Receive, send: Send) -> None:
         await receive()  # lifespan.startup
         self.session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=0),
+            connector=upstream_connector(limit=0),  # the gateway's: see providers/aiohttp_connector.py
             cookie_jar=aiohttp.DummyCookieJar(),
             auto_decompress=False,
             skip_auto_headers=("User-Agent", "Accept-Encoding"),

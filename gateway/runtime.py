@@ -39,6 +39,7 @@ from gateway.tracing import Tracing
 from gateway.usage_archive import UsageArchive, prune_stream
 from gateway.usage_ledger import TENANTS, UsageLedger
 from local_runtime.vllm_supervisor import VLLMSupervisor
+from providers.aiohttp_connector import upstream_connector
 from providers.deadline import DeadlineWheel
 from providers.errors import AuthenticationFailed, PermissionDenied
 
@@ -169,7 +170,7 @@ class Runtime:
         self.deadlines = DeadlineWheel()
         data_dir = Path(config.server.data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
-        connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=30, ttl_dns_cache=300)
+        connector = upstream_connector(limit=0, limit_per_host=0, keepalive_timeout=30, ttl_dns_cache=300)
         self._session = aiohttp.ClientSession(
             connector=connector,
             cookie_jar=aiohttp.DummyCookieJar(),
