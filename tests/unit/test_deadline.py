@@ -122,3 +122,31 @@ def test_a_deadline_never_fires_before_its_time_whatever_the_rounding() -> None:
         return early
 
     assert run(main()) == []
+
+
+@pytest.mark.parametrize("runner", [uvloop.run, asyncio.run], ids=["uvloop", "asyncio"])
+def test_the_wheel_wakes_about_once_per_slot_even_on_a_busy_loop(
+    runner: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A timer the loop runs a hair early (uvloop rounds to 1 ms) must not re-arm for the same instant."""
+    wakes = 0
+    tick = DeadlineWheel._tick
+
+    def counting(self: DeadlineWheel) -> None:
+        nonlocal wakes
+        wakes += 1
+        tick(self)
+
+    monkeypatch.setattr(DeadlineWheel, "_tick", counting)
+    seconds = 0.5
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        wheel = DeadlineWheel()
+        with wheel.at(loop.time() + 60):  # pending all along
+            end = loop.time() + seconds
+            while loop.time() < end:  # a busy loop: callbacks every iteration
+                await asyncio.sleep(0)
+
+    runner(main())  # type: ignore[operator]
+    assert wakes <= 2 * seconds / TICK + 5
