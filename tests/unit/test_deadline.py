@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 
 import pytest
 import uvloop
@@ -36,7 +37,7 @@ def test_a_scope_that_finishes_in_time_leaves_nothing_armed() -> None:
             with wheel.at(loop.time() + 0.02):
                 await asyncio.sleep(0)
         assert not wheel._slots
-        await asyncio.sleep(2 * TICK)
+        await asyncio.sleep(0.02 + 2 * TICK)  # the one wake-up armed finds nothing
         assert wheel._handle is None  # idle: no more wake-ups
         await asyncio.sleep(0.03)  # past the deadlines: nothing fires into this task
 
@@ -125,10 +126,11 @@ def test_a_deadline_never_fires_before_its_time_whatever_the_rounding() -> None:
 
 
 @pytest.mark.parametrize("runner", [uvloop.run, asyncio.run], ids=["uvloop", "asyncio"])
-def test_the_wheel_wakes_about_once_per_slot_even_on_a_busy_loop(
+def test_the_wheel_wakes_only_when_a_deadline_is_due_even_on_a_busy_loop(
     runner: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A timer the loop runs a hair early (uvloop rounds to 1 ms) must not re-arm for the same instant."""
+    """No wake-up per tick while deadlines are far away, and a timer the loop runs a hair early (uvloop
+    rounds to 1 ms) does not re-arm for the same instant again and again."""
     wakes = 0
     tick = DeadlineWheel._tick
 
@@ -138,15 +140,52 @@ def test_the_wheel_wakes_about_once_per_slot_even_on_a_busy_loop(
         tick(self)
 
     monkeypatch.setattr(DeadlineWheel, "_tick", counting)
-    seconds = 0.5
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
         wheel = DeadlineWheel()
-        with wheel.at(loop.time() + 60):  # pending all along
+
+        async def busy(seconds: float) -> None:  # callbacks on every loop iteration
             end = loop.time() + seconds
-            while loop.time() < end:  # a busy loop: callbacks every iteration
+            while loop.time() < end:
                 await asyncio.sleep(0)
 
+        with wheel.at(loop.time() + 60):  # pending all along
+            with pytest.raises(TimeoutError):
+                with wheel.at(loop.time() + 0.25):
+                    await busy(1)
+            await busy(0.25)
+
     runner(main())  # type: ignore[operator]
-    assert wakes <= 2 * seconds / TICK + 5
+    assert 1 <= wakes <= 3  # the near deadline's slot (and a second look if the first came a hair early)
+
+
+def test_many_deadlines_added_and_removed_in_any_order_fire_exactly_when_due() -> None:
+    """Later deadlines first, earlier ones after (the timer re-arms earlier), scopes that end before their
+    deadline (their slots go stale in the heap): each fires iff its time came, never early."""
+    rng = random.Random(7)
+
+    async def main() -> list[str]:
+        loop = asyncio.get_running_loop()
+        wheel = DeadlineWheel()
+        wrong: list[str] = []
+
+        async def one(delay: float, work: float) -> None:
+            await asyncio.sleep(rng.uniform(0, 0.05))
+            when = loop.time() + delay
+            try:
+                with wheel.at(when):
+                    await asyncio.sleep(work)
+            except TimeoutError:
+                if loop.time() < when:
+                    wrong.append(f"early by {when - loop.time():.4f}s")
+            else:
+                if work > delay + TICK + 0.1:  # (the margin: a busy test machine)
+                    wrong.append(f"never fired: work {work:.3f}s, deadline {delay:.3f}s")
+
+        cases = [(rng.uniform(0.0, 0.3), rng.uniform(0.0, 0.45)) for _ in range(300)]
+        await asyncio.gather(*(one(d, w) for d, w in sorted(cases, reverse=True)))
+        assert not wheel._slots
+        return wrong
+
+    assert run(main()) == []
