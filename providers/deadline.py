@@ -4,9 +4,9 @@
 timer creations and cancellations, a few microseconds each on uvloop. A `DeadlineWheel` files deadlines
 in `TICK`-wide slots and wakes only when a slot that holds one is over (not every tick: a wake-up of an
 otherwise idle process cost ~0.1 ms of CPU on the 2-core VM), so a deadline fires at most one tick (and
-a millisecond) late and never early. Like `asyncio.timeout`, it cancels the task inside the scope and turns that
-cancellation into `TimeoutError` when the scope exits; a cancellation from outside (the client left)
-that arrives as well still propagates as `CancelledError`.
+a millisecond) late and never early. Like `asyncio.timeout`, it cancels the task inside the scope and
+turns that cancellation into `TimeoutError` when the scope exits; a cancellation from outside (the
+client left) that arrives as well still propagates as `CancelledError`.
 
     with wheel.at(deadlines.first_byte_at) as deadline:
         response = await post(...)
