@@ -49,6 +49,8 @@ TENANTS_KEY = "sy:tenants"
 ARCHIVE_GROUP = "archive"
 _SINK_ERROR_REPEAT = 300.0
 """The same sink error is logged again (not only at debug level) after this many seconds."""
+_YIELD_EVERY = 50
+"""Entries parsed between two returns to the event loop."""
 _CONSUMER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 StreamId = tuple[int, int]
@@ -64,12 +66,15 @@ class UsageArchive:
         *,
         min_idle: float = 60.0,
         interval: float = 2.0,
-        batch: int = 1000,
+        batch: int = 200,
     ) -> None:
         """`sink`: where the events go; a directory means daily JSON Lines files there (`JsonlSink`),
         which this archive closes. A sink passed in is the caller's to close, after `aclose`.
         `consumer` names this process in the group and its files (letters, digits, `._-`);
-        entries pending on another consumer for `min_idle` seconds are taken over."""
+        entries pending on another consumer for `min_idle` seconds are taken over. `batch`: entries per
+        read from Redis and per write to the sink; the event loop is held while a read's reply is parsed
+        (a 1,000-entry read held it ~5 ms on the 2-core machine, every round under load: the p99 of
+        requests served meanwhile)."""
         if not _CONSUMER_NAME.fullmatch(consumer):
             raise ValueError(f"consumer name {consumer!r} must be letters, digits, '.', '_' or '-'")
         self._redis = redis
@@ -223,13 +228,15 @@ class UsageArchive:
     async def _archive(self, tenant: str, key: str, entries: Sequence[Entry]) -> None:
         batch: list[ArchiveEntry] = []
         ids: list[Any] = []
-        for entry_id, fields in entries:
+        for index, (entry_id, fields) in enumerate(entries, 1):
             if entry_id is None:
                 continue
             ids.append(entry_id)
             if not fields:
                 continue  # trimmed from the stream while pending: nothing is left to archive
             batch.append(_entry(fields, key, entry_id))
+            if not index % _YIELD_EVERY:
+                await asyncio.sleep(0)  # let requests in between: parsing an entry takes ~3.5 µs
         if batch:
             await self._sink.write(tenant, batch)
             self.archived += len(batch)

@@ -95,7 +95,7 @@ class UsageLedger:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        pending = self._drain_queue(self._queue.qsize())
+        pending = [self._entry(*pair) for pair in self._drain_queue(self._queue.qsize())]
         if pending:
             try:
                 await asyncio.wait_for(self._write(pending), timeout)
@@ -105,14 +105,25 @@ class UsageLedger:
     def _entry(self, record: UsageRecord, ticket: Ticket) -> Entry:
         return record, settlement(record, ticket, self._retention)
 
-    def _drain_queue(self, limit: int) -> list[Entry]:
-        batch: list[Entry] = []
+    def _drain_queue(self, limit: int) -> list[tuple[UsageRecord, Ticket]]:
+        batch: list[tuple[UsageRecord, Ticket]] = []
         while len(batch) < limit:
             try:
-                batch.append(self._entry(*self._queue.get_nowait()))
+                batch.append(self._queue.get_nowait())
             except asyncio.QueueEmpty:
                 break
         return batch
+
+    async def _settle(self, batch: list[tuple[UsageRecord, Ticket]]) -> None:
+        """Write a batch one script call at a time, each prepared just before it is sent: the event loop
+        serves requests between the calls instead of waiting for the whole batch's settlements and JSON
+        (a batch of a few hundred records held it ~1 ms)."""
+        by_tenant: dict[str, list[tuple[UsageRecord, Ticket]]] = {}
+        for pair in batch:
+            by_tenant.setdefault(pair[0].tenant, []).append(pair)
+        for pairs in by_tenant.values():
+            for start in range(0, len(pairs), _PER_SCRIPT):
+                await self._write([self._entry(*pair) for pair in pairs[start : start + _PER_SCRIPT]])
 
     async def _run(self) -> None:
         await self._replay_spool()
@@ -129,16 +140,17 @@ class UsageLedger:
                 # Records are off the hot path: gathering them for a moment turns hundreds of Redis calls
                 # (each costing the gateway's CPU) into one.
                 await asyncio.sleep(_LINGER)
-            batch = [self._entry(*first), *self._drain_queue(_BATCH - 1)]
+            batch = [first, *self._drain_queue(_BATCH - 1)]
             try:
-                await self._write(batch)
+                await self._settle(batch)
             except (RedisError, OSError) as exc:
                 log.warning(
                     "Redis unavailable for the usage ledger (%s); spooling %d records",
                     type(exc).__name__,
                     len(batch),
                 )
-                await asyncio.to_thread(self._append_spool, batch)
+                # All of them: the script skips a record settled before the failure when it is replayed.
+                await asyncio.to_thread(self._append_spool, [self._entry(*pair) for pair in batch])
                 await asyncio.sleep(1.0)
                 continue
             if self._spooled:
