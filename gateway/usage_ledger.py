@@ -95,7 +95,7 @@ class UsageLedger:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        pending = [self._entry(*pair) for pair in self._drain_queue(self._queue.qsize())]
+        pending = self._entries(self._drain_queue(self._queue.qsize()))
         if pending:
             try:
                 await asyncio.wait_for(self._write(pending), timeout)
@@ -104,6 +104,9 @@ class UsageLedger:
 
     def _entry(self, record: UsageRecord, ticket: Ticket) -> Entry:
         return record, settlement(record, ticket, self._retention)
+
+    def _entries(self, pairs: list[tuple[UsageRecord, Ticket]]) -> list[Entry]:
+        return [self._entry(record, ticket) for record, ticket in pairs]
 
     def _drain_queue(self, limit: int) -> list[tuple[UsageRecord, Ticket]]:
         batch: list[tuple[UsageRecord, Ticket]] = []
@@ -123,7 +126,7 @@ class UsageLedger:
             by_tenant.setdefault(pair[0].tenant, []).append(pair)
         for pairs in by_tenant.values():
             for start in range(0, len(pairs), _PER_SCRIPT):
-                await self._write([self._entry(*pair) for pair in pairs[start : start + _PER_SCRIPT]])
+                await self._write(self._entries(pairs[start : start + _PER_SCRIPT]))
 
     async def _run(self) -> None:
         await self._replay_spool()
@@ -150,7 +153,7 @@ class UsageLedger:
                     len(batch),
                 )
                 # All of them: the script skips a record settled before the failure when it is replayed.
-                await asyncio.to_thread(self._append_spool, [self._entry(*pair) for pair in batch])
+                await asyncio.to_thread(self._append_spool, self._entries(batch))
                 await asyncio.sleep(1.0)
                 continue
             if self._spooled:

@@ -150,9 +150,6 @@ class CompletionStream(Protocol):
     done: bool
     """True once the chunk just yielded holds `data: [DONE]`: the client has all of it (and `usage` is
     final), so a client that leaves now was served in full."""
-    last: bool
-    """True once the chunk just yielded is also the end of the upstream's body: nothing can follow, so
-    the caller may send it together with the end of its own response."""
 
     def __aiter__(self) -> AsyncIterator[bytes]: ...
 

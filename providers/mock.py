@@ -89,12 +89,12 @@ class MockStream:
         self._events = events
         self._delay = delay
         self.usage: Usage | None = usage
-        self.done = self.last = False
+        self.done = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         last = len(self._events) - 1
         for index, event in enumerate(self._events):
-            self.done = self.last = index == last
+            self.done = index == last
             yield event
             if self._delay and 0 < index < last:
                 await asyncio.sleep(self._delay)

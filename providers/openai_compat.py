@@ -125,14 +125,14 @@ class _RawRelay(UpstreamBody):
 
 
 class _PassThroughStream(UpstreamBody):
-    __slots__ = ("_first", "_scanner", "done", "last", "usage")
+    __slots__ = ("_first", "_scanner", "done", "usage")
 
     def __init__(self, response: aiohttp.ClientResponse, *, strip_usage: bool) -> None:
         super().__init__(response)
         self._scanner = OpenAIStreamScanner(strip_usage=strip_usage)
         self._first = b""
         self.usage: Usage | None = None
-        self.done = self.last = False
+        self.done = False
 
     async def prime(self) -> None:
         require_event_stream(self._response)
@@ -180,19 +180,17 @@ class _PassThroughStream(UpstreamBody):
         if scanner.finished and not scanner.leftover():
             # Some servers end after the finish chunk without `[DONE]`: complete all the same.
             self._complete = True
-            self.done = self.last = True
+            self.done = True
             yield DONE_EVENT
             return
         raise UpstreamProtocolError("upstream stream ended before completion (no finish_reason or [DONE])")
 
     def _at_done(self) -> None:
-        """What was just read holds `[DONE]`: the usage is known (its chunk comes before), and if the body
-        ended with it too (aiohttp has read the chunked encoding's last chunk), nothing can follow."""
+        """What was just read holds `[DONE]`: the usage is known (its chunk comes before)."""
         scanner = self._scanner
         if scanner.done:
             self.done = True
             self.usage = scanner.usage
-            self.last = self._response.content.at_eof() and not scanner.leftover()
 
 
 def _status_error(status: int, body: bytes, retry_after_header: str | None) -> UpstreamStatusError:

@@ -44,7 +44,7 @@ T = TypeVar("T", bound=StreamTranslator)
 
 
 class TranslatedStream(UpstreamBody, ABC, Generic[T]):
-    __slots__ = ("_decoder", "_first", "_translator", "done", "last", "usage")
+    __slots__ = ("_decoder", "_first", "_translator", "done", "usage")
 
     def __init__(self, response: aiohttp.ClientResponse, translator: T) -> None:
         super().__init__(response)
@@ -52,7 +52,7 @@ class TranslatedStream(UpstreamBody, ABC, Generic[T]):
         self._decoder = SSEDecoder()
         self._first = b""
         self.usage: Usage | None = None
-        self.done = self.last = False
+        self.done = False
 
     @abstractmethod
     def _translate(self, event: SSEvent) -> list[Chunk]:
@@ -102,7 +102,7 @@ class TranslatedStream(UpstreamBody, ABC, Generic[T]):
             self.usage = translator.usage if translator.started else None
         closing = _encode(self._end())
         self._complete = True
-        self.done = self.last = True
+        self.done = True
         yield last + closing + DONE_EVENT
 
 
