@@ -10,6 +10,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 
+from gateway.loop_metrics import LoopCounter, LoopHistogram
 from providers.base import ServerLoad
 
 # LLM latencies span milliseconds (embeddings, cached answers) to minutes (long generations).
@@ -28,46 +29,48 @@ class Metrics:
         self.multiprocess_dir = multiprocess_dir
         self.registry = CollectorRegistry(auto_describe=False)
         r = self.registry
-        self.requests = Counter(
+        # Lock-free children for one process; the stock ones write the multiprocess files.
+        counter, histogram = (LoopCounter, LoopHistogram) if multiprocess_dir is None else (Counter, Histogram)
+        self.requests = counter(
             "switchyard_requests",
             "Requests answered, by logical model, serving deployment, its provider kind, endpoint, HTTP status"
             " class and error type (the status of an error; empty for a success).",
             ["model", "deployment", "provider", "endpoint", "status_class", "error_type"],
             registry=r,
         )
-        self.duration = Histogram(
+        self.duration = histogram(
             "switchyard_request_duration_seconds",
             "Time from request received to last byte sent.",
             ["model", "deployment", "endpoint"],
             buckets=DURATION_BUCKETS,
             registry=r,
         )
-        self.ttft = Histogram(
+        self.ttft = histogram(
             "switchyard_time_to_first_token_seconds",
             "Streaming requests: time from request received to the first event sent to the client.",
             ["model", "deployment"],
             buckets=TTFT_BUCKETS,
             registry=r,
         )
-        self.tokens = Counter(
+        self.tokens = counter(
             "switchyard_tokens",
             "Tokens reported by upstreams (type: prompt, completion, cached, reasoning).",
             ["model", "deployment", "type"],
             registry=r,
         )
-        self.attempts = Counter(
+        self.attempts = counter(
             "switchyard_upstream_attempts",
             "Attempts against deployments, by outcome (success or the error code).",
             ["model", "deployment", "outcome"],
             registry=r,
         )
-        self.upstream_errors = Counter(
+        self.upstream_errors = counter(
             "switchyard_upstream_errors",
             "Failed attempts against deployments, by error code.",
             ["model", "deployment", "error"],
             registry=r,
         )
-        self.failovers = Counter(
+        self.failovers = counter(
             "switchyard_failovers",
             "Requests served by a deployment other than the first one tried.",
             ["model"],
@@ -76,7 +79,7 @@ class Metrics:
         self.in_flight = Gauge(
             "switchyard_requests_in_flight", "Requests being served.", registry=r, multiprocess_mode="livesum"
         )
-        self.hedges = Counter(
+        self.hedges = counter(
             "switchyard_hedges", "Hedged attempts sent after a slow first byte, by model.", ["model"], registry=r
         )
         self.circuit_state = Gauge(
@@ -86,45 +89,45 @@ class Metrics:
             registry=r,
             multiprocess_mode="max",
         )
-        self.admission_rejections = Counter(
+        self.admission_rejections = counter(
             "switchyard_admission_rejections",
             "Requests refused before any upstream call, by reason (rate, too_large, budget).",
             ["reason"],
             registry=r,
         )
-        self.admission_duration = Histogram(
+        self.admission_duration = histogram(
             "switchyard_admission_duration_seconds",
             "Time to check a request's rate limits and reserve its budgets (one Redis script call).",
             buckets=(0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1),
             registry=r,
         )
-        self.admission_leases = Counter(
+        self.admission_leases = counter(
             "switchyard_admission_leases",
             "Admission leases granted: room for many requests of one key and model, admitted here without Redis.",
             registry=r,
         )
-        self.admission_outages = Counter(
+        self.admission_outages = counter(
             "switchyard_admission_store_outages",
             "Admissions made while Redis was unreachable, by outcome (open: admitted unchecked, closed: 503).",
             ["outcome"],
             registry=r,
         )
-        self.cost = Counter(
+        self.cost = counter(
             "switchyard_cost_usd",
             "Cost of served requests in USD, by tenant and model.",
             ["tenant", "model"],
             registry=r,
         )
-        self.alerts = Counter(
+        self.alerts = counter(
             "switchyard_alerts", "Operational alerts sent, by type (circuit_open, failover_rate).", ["type"], registry=r
         )
-        self.budget_alerts = Counter(
+        self.budget_alerts = counter(
             "switchyard_budget_alerts",
             "Soft-budget thresholds crossed, by tenant, scope and percentage.",
             ["tenant", "scope", "threshold"],
             registry=r,
         )
-        self.config_reloads = Counter("switchyard_config_reloads", "Config reloads by result.", ["result"], registry=r)
+        self.config_reloads = counter("switchyard_config_reloads", "Config reloads by result.", ["result"], registry=r)
         self.ledger_backlog = Gauge(
             "switchyard_ledger_backlog_records",
             "Usage records not yet written to Redis (queued or spooled).",
@@ -161,28 +164,28 @@ class Metrics:
         )
         # OpenTelemetry GenAI semantic conventions (gen_ai.client.* / gen_ai.server.*), attributes as labels.
         genai = ["gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model", "gen_ai_response_model"]
-        self.genai_duration = Histogram(
+        self.genai_duration = histogram(
             "gen_ai_client_operation_duration_seconds",
             "GenAI operation duration (OpenTelemetry gen_ai.client.operation.duration).",
             [*genai, "error_type"],
             buckets=DURATION_BUCKETS,
             registry=r,
         )
-        self.genai_tokens = Histogram(
+        self.genai_tokens = histogram(
             "gen_ai_client_token_usage",
             "Tokens per operation by gen_ai_token_type input/output (OpenTelemetry gen_ai.client.token.usage).",
             [*genai, "gen_ai_token_type"],
             buckets=TOKEN_BUCKETS,
             registry=r,
         )
-        self.genai_ttft = Histogram(
+        self.genai_ttft = histogram(
             "gen_ai_server_time_to_first_token_seconds",
             "Time to the first token of a stream (OpenTelemetry gen_ai.server.time_to_first_token).",
             genai,
             buckets=TTFT_BUCKETS,
             registry=r,
         )
-        self.time_per_output_token = Histogram(
+        self.time_per_output_token = histogram(
             "switchyard_time_per_output_token_seconds",
             "Streams: (duration - time to first token) / (output tokens - 1).",
             ["model", "deployment"],
@@ -198,6 +201,7 @@ class Metrics:
         )
         self._series: dict[tuple[str, str, str], _Series] = {}
         self._attempt_children: dict[tuple[str, str, str], Any] = {}
+        self._cost_children: dict[tuple[str, str], Any] = {}
         self._collectors: list[Any] = []
 
     def observe(
@@ -244,6 +248,13 @@ class Metrics:
             series.genai_ttft.observe(ttft)
             if completion_tokens > 1 and duration > ttft:
                 series.tpot.observe((duration - ttft) / (completion_tokens - 1))
+
+    def spent(self, tenant: str, model: str, usd: float) -> None:
+        key = (tenant, model)
+        child = self._cost_children.get(key)
+        if child is None:
+            child = self._cost_children[key] = self.cost.labels(tenant, model)
+        child.inc(usd)
 
     def attempt(self, model: str, deployment: str, outcome: str) -> None:
         key = (model, deployment, outcome)

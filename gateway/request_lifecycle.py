@@ -318,7 +318,7 @@ class RequestLifecycle:
             audio_seconds=self.audio_seconds,
         )
         if record.cost_micro_usd:
-            runtime.metrics.cost.labels(record.tenant, record.model).inc(record.cost_micro_usd / 1e6)
+            runtime.metrics.spent(record.tenant, record.model, record.cost_micro_usd / 1e6)
         runtime.ledger.record(record, self.ticket)
         request_log.emit(record, self.failures, self._prompt_for_log())
         if self.span is not None:
