@@ -36,15 +36,31 @@ _DEFERRED = 2.5
 """Seconds for deferred work to run: the usage archive reads the ledger's records every 2 s."""
 
 
+# What the openai Python SDK sends with a chat request, besides its key and the body's length.
+_SDK_HEADERS = [
+    ("host", "127.0.0.1:8080"),
+    ("accept-encoding", "gzip, deflate"),
+    ("connection", "keep-alive"),
+    ("accept", "application/json"),
+    ("content-type", "application/json"),
+    ("user-agent", "AsyncOpenAI/Python 3.57.0"),
+    ("x-stainless-lang", "python"),
+    ("x-stainless-package-version", "3.57.0"),
+    ("x-stainless-os", "Linux"),
+    ("x-stainless-arch", "x64"),
+    ("x-stainless-runtime", "CPython"),
+    ("x-stainless-runtime-version", "3.11.7"),
+    ("x-stainless-async", "async:asyncio"),
+    ("x-stainless-retry-count", "0"),
+    ("x-stainless-read-timeout", "600"),
+]
+
+
 def _request(stream: bool) -> tuple[dict[str, Any], bytes]:
     body = b'{"model":"bench","messages":[{"role":"user","content":"hello there"}],"max_tokens":20'
     body += b',"stream":true}' if stream else b"}"
-    headers = [
-        (b"host", b"127.0.0.1:8080"),
-        (b"content-type", b"application/json"),
-        (b"authorization", f"Bearer {GATEWAY_KEY}".encode()),
-        (b"content-length", str(len(body)).encode()),
-    ]
+    headers = [(name.encode(), value.encode()) for name, value in _SDK_HEADERS]
+    headers += [(b"authorization", f"Bearer {GATEWAY_KEY}".encode()), (b"content-length", b"%d" % len(body))]
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
