@@ -44,7 +44,7 @@ def eligible(
     allowed: list[DeploymentView] = []
     excluded: list[tuple[str, str]] = []
     needs = request.requirements
-    flags = _needed(needs)
+    flags: frozenset[str] | None = None  # what the request needs, worked out for the first deployment that lacks some
     max_output = needs.max_output
     least_tokens = needs.prompt_bytes + (max_output or 0)
     deny = request.deny
@@ -76,8 +76,13 @@ def eligible(
         caps = d.capabilities
         # A cheap test that holds whenever `unmet` could object (and sometimes when it would not),
         # so most deployments never reach `unmet`.
+        lacking = False
+        if lacks:
+            if flags is None:
+                flags = _needed(needs)
+            lacking = not lacks.isdisjoint(flags)
         if (
-            (lacks and not lacks.isdisjoint(flags))
+            lacking
             or (max_output is not None and caps.max_output is not None and max_output > caps.max_output)
             or (caps.context_window is not None and least_tokens > caps.context_window)
         ):

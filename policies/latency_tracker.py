@@ -29,10 +29,15 @@ class LatencyConfig:
 
 class _Series:
     """One deployment's statistics. The averages are decayed sums over decayed weights, so samples
-    that arrive at the same instant weigh the same, and the first sample is the average exactly."""
+    that arrive at the same instant weigh the same, and the first sample is the average exactly.
+
+    Rather than decaying every sum at each sample, a sample adds weight exp(λ (t - epoch)): the later,
+    the heavier, in the same proportions, and the averages (ratios) are the same. The sums are brought
+    back to the latest sample's scale before that weight could overflow."""
 
     __slots__ = (
         "cached",
+        "epoch",
         "errors",
         "expires_at",
         "last_at",
@@ -46,6 +51,8 @@ class _Series:
 
     def __init__(self, window_size: int) -> None:
         self.last_at: float | None = None
+        self.epoch = 0.0
+        """The time a sample weighs 1 at; `last_at`'s samples weigh exp(λ (last_at - epoch))."""
         self.latency_sum = self.latency_weight = 0.0
         self.ttft_sum = self.ttft_weight = 0.0
         self.errors = self.total_weight = 0.0
@@ -54,6 +61,10 @@ class _Series:
         self.cached: LatencyView | None = None
         self.expires_at = math.inf
         """When the oldest sample in `recent` leaves the window (the cached view goes stale)."""
+
+
+_RESCALE_AFTER = 300.0
+"""A sample's weight reaches e^300 (~1e130: 7 hours at a 30 s half-life) before the sums are rescaled."""
 
 
 class LatencyTracker:
@@ -76,28 +87,40 @@ class LatencyTracker:
         series = self._series.get(name)
         if series is None:
             series = self._series[name] = _Series(self._config.window_size)
-        if series.last_at is not None and now > series.last_at:
-            keep = math.exp(-(now - series.last_at) * self._decay_per_s)
-            series.latency_sum *= keep
-            series.latency_weight *= keep
-            series.ttft_sum *= keep
-            series.ttft_weight *= keep
-            series.errors *= keep
-            series.total_weight *= keep
-        if series.last_at is None or now > series.last_at:
-            series.last_at = now
-        series.total_weight += 1.0
+            series.epoch = now
+        last = series.last_at
+        if last is None or now > last:
+            series.last_at = last = now
+        # A sample from before the latest (a clock that went back) weighs as much as the latest.
+        growth = (last - series.epoch) * self._decay_per_s
+        if growth > _RESCALE_AFTER:
+            self._rescale(series, growth, last)
+            growth = 0.0
+        weight = math.exp(growth)
+        series.total_weight += weight
         if not ok:
-            series.errors += 1.0
+            series.errors += weight
         elif math.isfinite(latency_s) and latency_s >= 0:
-            series.latency_sum += latency_s
-            series.latency_weight += 1.0
+            series.latency_sum += latency_s * weight
+            series.latency_weight += weight
             ttft = ttft_s if ttft_s is not None and math.isfinite(ttft_s) and ttft_s >= 0 else None
             if ttft is not None:
-                series.ttft_sum += ttft
-                series.ttft_weight += 1.0
+                series.ttft_sum += ttft * weight
+                series.ttft_weight += weight
             series.recent.append((now, latency_s, ttft))
         series.cached = None
+
+    @staticmethod
+    def _rescale(series: _Series, growth: float, epoch: float) -> None:
+        """Re-express the sums with `epoch` as the time a sample weighs 1 at (what is that old vanishes)."""
+        keep = math.exp(-growth)
+        series.latency_sum *= keep
+        series.latency_weight *= keep
+        series.ttft_sum *= keep
+        series.ttft_weight *= keep
+        series.errors *= keep
+        series.total_weight *= keep
+        series.epoch = epoch
 
     def view(self, name: str, now: float) -> LatencyView:
         """The statistics of `name` as of `now` (`NO_LATENCY` if it was never observed). Cached until

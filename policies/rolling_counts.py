@@ -14,7 +14,7 @@ class RollingCounts:
     already seen lands in the current bucket rather than rewriting history.
     """
 
-    __slots__ = ("_buckets", "_firsts", "_ids", "_latest", "_seconds", "_width")
+    __slots__ = ("_buckets", "_firsts", "_ids", "_latest", "_latest_slot", "_seconds", "_width")
 
     def __init__(self, window_s: float, buckets: int = 10) -> None:
         if not window_s > 0 or not math.isfinite(window_s):
@@ -27,9 +27,12 @@ class RollingCounts:
         self._firsts = [0] * buckets
         self._seconds = [0] * buckets
         self._latest = -1
+        self._latest_slot = -1 % buckets
 
     def add(self, now: float, first: int = 0, second: int = 0) -> None:
-        slot = self._slot(now)
+        bucket_id = int(now // self._width)
+        # Most events land in the bucket of the one before: no call, no reset.
+        slot = self._latest_slot if bucket_id <= self._latest else self._advance(bucket_id)
         self._firsts[slot] += first
         self._seconds[slot] += second
 
@@ -49,11 +52,12 @@ class RollingCounts:
             self._ids[slot] = -1
             self._firsts[slot] = 0
             self._seconds[slot] = 0
+        self._ids[self._latest_slot] = self._latest  # still the current bucket, now empty
 
-    def _slot(self, now: float) -> int:
-        bucket_id = max(int(now // self._width), self._latest)
+    def _advance(self, bucket_id: int) -> int:
+        """Make `bucket_id` (later than any seen) the current bucket, reusing its slot; return the slot."""
         self._latest = bucket_id
-        slot = bucket_id % self._buckets
+        slot = self._latest_slot = bucket_id % self._buckets
         if self._ids[slot] != bucket_id:
             self._ids[slot] = bucket_id
             self._firsts[slot] = 0

@@ -145,3 +145,39 @@ def test_config_is_validated() -> None:
         LatencyConfig(half_life_s=0)
     with pytest.raises(ValueError):
         LatencyConfig(window_size=0)
+
+
+def test_averages_match_the_decay_rule_over_random_samples() -> None:
+    """Each sample weighs 2^(-age / half-life) at the latest time seen; a sample from before that
+    time (a clock that went back) counts as taken at it. Gaps long enough to rescale the sums included."""
+    import random
+
+    rng = random.Random(11)
+    half_life = 2.0
+    tracker = LatencyTracker(LatencyConfig(half_life_s=half_life, window_size=4096, window_s=1e9))
+    samples: list[tuple[float, float, float | None, bool]] = []
+    now, latest = 0.0, -math.inf
+    for _ in range(2_000):
+        now += rng.choice([0.0, 0.01, 0.3, 1.0, 5.0, 500.0, 3_000.0, -0.5])
+        latest = max(latest, now)
+        latency, ttft, ok = rng.uniform(0.01, 3.0), rng.choice([None, rng.uniform(0.001, 0.5)]), rng.random() < 0.9
+        tracker.observe("a", now=now, latency_s=latency, ttft_s=ttft, ok=ok)
+        samples.append((latest, latency, ttft, ok))
+        view = tracker.view("a", latest)
+
+        def weight(at: float, latest: float = latest) -> float:
+            return 2.0 ** (-(latest - at) / half_life)
+
+        total = sum(weight(t) for t, _, _, _ in samples)
+        errors = sum(weight(t) for t, _, _, ok_ in samples if not ok_)
+        good = [(weight(t), lat, tt) for t, lat, tt, ok_ in samples if ok_]
+        assert view.error_rate == pytest.approx(errors / total, rel=1e-9, abs=1e-12)
+        if sum(w for w, _, _ in good) > 1e-300:
+            expected = sum(w * lat for w, lat, _ in good) / sum(w for w, _, _ in good)
+            assert view.ewma_latency_s == pytest.approx(expected, rel=1e-9)
+        timed = [(w, tt) for w, _, tt in good if tt is not None]
+        if timed and sum(w for w, _ in timed) > 1e-300:
+            expected_ttft = sum(w * tt for w, tt in timed) / sum(w for w, _ in timed)
+            assert view.ewma_ttft_s == pytest.approx(expected_ttft, rel=1e-9)
+        if len(samples) > 40:
+            samples = [s for s in samples if latest - s[0] < 200 * half_life]  # weights below 2^-200 do not count

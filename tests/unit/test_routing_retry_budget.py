@@ -73,3 +73,47 @@ def test_config_is_validated() -> None:
         RetryBudgetConfig(ratio=-0.1)
     with pytest.raises(ValueError):
         RetryBudgetConfig(window_s=0.0)
+
+
+class _ReferenceCounts:
+    """The window's rule, spelled out over every event: an event counts in the bucket of the latest time
+    seen so far (its own, unless the clock went back), and totals cover the `buckets` latest buckets."""
+
+    def __init__(self, window_s: float, buckets: int) -> None:
+        self.width, self.buckets = window_s / buckets, buckets
+        self.latest = -1
+        self.events: list[tuple[int, int, int]] = []
+
+    def add(self, now: float, first: int, second: int) -> None:
+        self.latest = max(int(now // self.width), self.latest)
+        self.events.append((self.latest, first, second))
+
+    def totals(self, now: float) -> tuple[int, int]:
+        oldest = max(int(now // self.width), self.latest) - self.buckets
+        kept = [(f, s) for bucket, f, s in self.events if bucket > oldest]
+        return sum(f for f, _ in kept), sum(s for _, s in kept)
+
+    def clear(self) -> None:
+        self.events.clear()
+
+
+def test_rolling_counts_match_the_rule_for_random_events() -> None:
+    import random
+
+    rng = random.Random(3)
+    for _ in range(50):
+        window, buckets = rng.choice([1.0, 10.0, 30.0]), rng.choice([1, 2, 5, 10])
+        counts, reference = RollingCounts(window, buckets), _ReferenceCounts(window, buckets)
+        now = 0.0
+        for _ in range(300):
+            now = max(0.0, now + rng.choice([0.0, 0.001, 0.05, 0.3, window / 2, window * 1.5, -window / 3]))
+            action = rng.random()
+            if action < 0.6:
+                first, second = rng.randint(0, 3), rng.randint(0, 2)
+                counts.add(now, first, second)
+                reference.add(now, first, second)
+            elif action < 0.97:
+                assert counts.totals(now) == reference.totals(now)
+            else:
+                counts.clear()
+                reference.clear()
