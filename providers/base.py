@@ -71,15 +71,23 @@ class Usage:
         """Read OpenAI's `usage` object; None when absent or not an object."""
         if not isinstance(usage, dict):
             return None
-        prompt_details = usage.get("prompt_tokens_details") or {}
-        completion_details = usage.get("completion_tokens_details") or {}
+        # Every response is read here: a token count is kept if it is an int >= 0 (else 0), checked inline.
+        prompt = usage.get("prompt_tokens")
+        completion = usage.get("completion_tokens")
+        cached = reasoning = 0
+        details = usage.get("prompt_tokens_details")
+        if details and isinstance(details, dict):
+            value = details.get("cached_tokens")
+            cached = value if isinstance(value, int) and value >= 0 else 0
+        details = usage.get("completion_tokens_details")
+        if details and isinstance(details, dict):
+            value = details.get("reasoning_tokens")
+            reasoning = value if isinstance(value, int) and value >= 0 else 0
         return cls(
-            prompt_tokens=_int(usage.get("prompt_tokens")),
-            completion_tokens=_int(usage.get("completion_tokens")),
-            cached_tokens=_int(prompt_details.get("cached_tokens")) if isinstance(prompt_details, dict) else 0,
-            reasoning_tokens=(
-                _int(completion_details.get("reasoning_tokens")) if isinstance(completion_details, dict) else 0
-            ),
+            prompt if isinstance(prompt, int) and prompt >= 0 else 0,
+            completion if isinstance(completion, int) and completion >= 0 else 0,
+            cached,
+            reasoning,
         )
 
     def to_openai(self) -> dict[str, Any]:
@@ -89,10 +97,6 @@ class Usage:
             "total_tokens": self.total_tokens,
         }
         return out
-
-
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and value >= 0 else 0
 
 
 @dataclass(frozen=True, slots=True)
