@@ -32,7 +32,7 @@ from benchmarks.services import GATEWAY_KEY, Service, free_port, gateway_config
 
 App = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 _SITE = "site-packages/"
-_DEFERRED = 2.5
+DEFERRED_SECONDS = 2.5
 """Seconds for deferred work to run: the usage archive reads the ledger's records every 2 s."""
 
 
@@ -56,7 +56,7 @@ _SDK_HEADERS = [
 ]
 
 
-def _request(stream: bool) -> tuple[dict[str, Any], bytes]:
+def request_scope(stream: bool) -> tuple[dict[str, Any], bytes]:
     body = b'{"model":"bench","messages":[{"role":"user","content":"hello there"}],"max_tokens":20'
     body += b',"stream":true}' if stream else b"}"
     headers = [(name.encode(), value.encode()) for name, value in _SDK_HEADERS]
@@ -78,7 +78,7 @@ def _request(stream: bool) -> tuple[dict[str, Any], bytes]:
     return scope, body
 
 
-async def _serve_one(app: App, scope: dict[str, Any], body: bytes) -> None:
+async def serve_one(app: App, scope: dict[str, Any], body: bytes) -> None:
     """One request as uvicorn would hand it over: the body, then `http.disconnect` once the response ends."""
     delivered = False
     ended = asyncio.Event()
@@ -103,7 +103,7 @@ async def _serve_one(app: App, scope: dict[str, Any], body: bytes) -> None:
         raise RuntimeError(f"the app answered {status}, not 200: is the fake upstream up?")
 
 
-class _Lifespan:
+class Lifespan:
     def __init__(self, app: App) -> None:
         self.app = app
         self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -167,7 +167,7 @@ class OpcodeCounter:
 
 
 @contextlib.contextmanager
-def _quiet_stderr() -> Any:
+def quiet_stderr() -> Any:
     """The gateway's request log (one JSON line per request, on fd 2) goes to /dev/null meanwhile."""
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -181,25 +181,25 @@ def _quiet_stderr() -> Any:
 
 
 async def _measure(app: App, stream: bool, requests: int, warm: int, concurrency: int) -> OpcodeCounter:
-    scope, body = _request(stream)
-    lifespan = _Lifespan(app)
+    scope, body = request_scope(stream)
+    lifespan = Lifespan(app)
     await lifespan.start()
 
     async def run(n: int) -> None:
         async def worker(k: int) -> None:
             for _ in range(k):
-                await _serve_one(app, scope, body)
+                await serve_one(app, scope, body)
 
         await asyncio.gather(*(worker(n // concurrency) for _ in range(concurrency)))
 
     try:
         await run(warm)
-        await asyncio.sleep(_DEFERRED)  # the warm-up's deferred work (ledger, archive) ends before counting
+        await asyncio.sleep(DEFERRED_SECONDS)  # the warm-up's deferred work (ledger, archive) ends first
         counter = OpcodeCounter()
         counter.start()
         try:
             await run(requests)
-            await asyncio.sleep(_DEFERRED)  # and the measured requests' deferred work is counted
+            await asyncio.sleep(DEFERRED_SECONDS)  # and the measured requests' deferred work is counted
         finally:
             counter.stop()
     finally:
@@ -207,7 +207,7 @@ async def _measure(app: App, stream: bool, requests: int, warm: int, concurrency
     return counter
 
 
-def _gateway_app(data_dir: Path, upstream_port: int, accounting: bool) -> App:
+def gateway_app(data_dir: Path, upstream_port: int, accounting: bool) -> App:
     from gateway.app import create_app
     from gateway.config import load_config
     from gateway.server import tune_gc
@@ -260,9 +260,9 @@ def main(argv: list[str] | None = None) -> None:
         upstream.start()
         try:
             upstream.wait_http(f"http://127.0.0.1:{port}/v1/models", 15)
-            gateway = _gateway_app(Path(tmp), port, args.accounting)
+            gateway = gateway_app(Path(tmp), port, args.accounting)
             load = (args.stream, args.requests, args.warm, args.concurrency)
-            with _quiet_stderr():
+            with quiet_stderr():
                 counted = uvloop.run(_measure(gateway, *load))
             ours = _report("gateway", counted, args.requests, args.top, root)
             if not args.no_relay:
