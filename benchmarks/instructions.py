@@ -15,7 +15,6 @@ Each run takes about a minute: valgrind runs the program ~50x slower.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import re
 import shutil
@@ -26,41 +25,12 @@ from pathlib import Path
 
 import uvloop
 
-from benchmarks.opcount import (
-    DEFERRED_SECONDS,
-    App,
-    Lifespan,
-    gateway_app,
-    quiet_stderr,
-    request_scope,
-    serve_one,
-)
+from benchmarks.opcount import App, gateway_app, quiet_stderr, serve_load
 from benchmarks.services import REPO_ROOT, Service, free_port
 
 _COLLECTED = re.compile(r"Collected\s*:\s*(\d+)")
 _WARM = 400
 _CONCURRENCY = 8
-
-
-async def _serve(app: App, stream: bool, requests: int) -> None:
-    scope, body = request_scope(stream)
-    lifespan = Lifespan(app)
-    await lifespan.start()
-
-    async def run(n: int) -> None:
-        async def worker(k: int) -> None:
-            for _ in range(k):
-                await serve_one(app, scope, body)
-
-        await asyncio.gather(*(worker(n // _CONCURRENCY) for _ in range(_CONCURRENCY)))
-
-    try:
-        await run(_WARM)
-        await asyncio.sleep(DEFERRED_SECONDS)
-        await run(requests)
-        await asyncio.sleep(DEFERRED_SECONDS)  # the requests' deferred work (ledger, archive) runs meanwhile
-    finally:
-        await lifespan.stop()
 
 
 def _child(target: str, requests: int, port: int, stream: bool) -> None:
@@ -71,7 +41,7 @@ def _child(target: str, requests: int, port: int, stream: bool) -> None:
         relay = target == "relay"
         app: App = BareRelay(f"http://127.0.0.1:{port}/v1") if relay else gateway_app(Path(tmp), port, False)
         with quiet_stderr():
-            uvloop.run(_serve(app, stream, requests))
+            uvloop.run(serve_load(app, stream, requests, _WARM, _CONCURRENCY))
 
 
 def _count(target: str, requests: int, port: int, stream: bool, log_dir: Path) -> int:

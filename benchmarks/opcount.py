@@ -180,7 +180,11 @@ def quiet_stderr() -> Any:
         os.close(devnull)
 
 
-async def _measure(app: App, stream: bool, requests: int, warm: int, concurrency: int) -> OpcodeCounter:
+async def serve_load(
+    app: App, stream: bool, requests: int, warm: int, concurrency: int, counter: OpcodeCounter | None = None
+) -> None:
+    """Serve `warm` requests, let their deferred work end, then serve `requests` more and wait for theirs
+    (counted by `counter` when given), `concurrency` at a time, between the app's lifespan events."""
     scope, body = request_scope(stream)
     lifespan = Lifespan(app)
     await lifespan.start()
@@ -195,15 +199,21 @@ async def _measure(app: App, stream: bool, requests: int, warm: int, concurrency
     try:
         await run(warm)
         await asyncio.sleep(DEFERRED_SECONDS)  # the warm-up's deferred work (ledger, archive) ends first
-        counter = OpcodeCounter()
-        counter.start()
+        if counter is not None:
+            counter.start()
         try:
             await run(requests)
-            await asyncio.sleep(DEFERRED_SECONDS)  # and the measured requests' deferred work is counted
+            await asyncio.sleep(DEFERRED_SECONDS)  # and the measured requests' deferred work runs
         finally:
-            counter.stop()
+            if counter is not None:
+                counter.stop()
     finally:
         await lifespan.stop()
+
+
+async def _measure(app: App, stream: bool, requests: int, warm: int, concurrency: int) -> OpcodeCounter:
+    counter = OpcodeCounter()
+    await serve_load(app, stream, requests, warm, concurrency, counter)
     return counter
 
 
