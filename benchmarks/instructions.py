@@ -25,8 +25,8 @@ from pathlib import Path
 
 import uvloop
 
-from benchmarks.opcount import App, gateway_app, quiet_stderr, serve_load
-from benchmarks.services import REPO_ROOT, Service, free_port
+from benchmarks.opcount import App, fake_upstream, gateway_app, quiet_stderr, serve_load
+from benchmarks.services import REPO_ROOT
 
 _COLLECTED = re.compile(r"Collected\s*:\s*(\d+)")
 _WARM = 400
@@ -86,26 +86,18 @@ def main(argv: list[str] | None = None) -> None:
         return
     if shutil.which("valgrind") is None:
         sys.exit("valgrind is not installed: run benchmarks/setup.sh (Debian, as root)")
-    with tempfile.TemporaryDirectory(prefix="switchyard-instructions-") as tmp:
-        port = free_port()
-        upstream = Service(
-            "upstream",
-            [sys.executable, "-m", "benchmarks.fake_upstream", "--port", str(port)],
-            Path(tmp) / "upstream.log",
-        )
-        upstream.start()
-        try:
-            upstream.wait_http(f"http://127.0.0.1:{port}/v1/models", 15)
-            per_request: dict[str, float] = {}
-            for target in ("gateway",) if args.no_relay else ("gateway", "relay"):
-                few = _count(target, args.base, port, args.stream, Path(tmp))
-                many = _count(target, args.base + args.requests, port, args.stream, Path(tmp))
-                per_request[target] = (many - few) / args.requests
-                print(f"{target}: {per_request[target]:,.0f} instructions per request")
-            if "relay" in per_request:
-                print(f"gateway / relay: {per_request['gateway'] / per_request['relay']:.2f}x")
-        finally:
-            upstream.stop()
+    with (
+        tempfile.TemporaryDirectory(prefix="switchyard-instructions-") as tmp,
+        fake_upstream(Path(tmp)) as port,
+    ):
+        per_request: dict[str, float] = {}
+        for target in ("gateway",) if args.no_relay else ("gateway", "relay"):
+            few = _count(target, args.base, port, args.stream, Path(tmp))
+            many = _count(target, args.base + args.requests, port, args.stream, Path(tmp))
+            per_request[target] = (many - few) / args.requests
+            print(f"{target}: {per_request[target]:,.0f} instructions per request")
+        if "relay" in per_request:
+            print(f"gateway / relay: {per_request['gateway'] / per_request['relay']:.2f}x")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import os
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -217,6 +217,23 @@ async def _measure(app: App, stream: bool, requests: int, warm: int, concurrency
     return counter
 
 
+@contextlib.contextmanager
+def fake_upstream(log_dir: Path) -> Iterator[int]:
+    """The benchmarks' fake OpenAI upstream in its own process, for the block; yields its port."""
+    port = free_port()
+    upstream = Service(
+        "upstream",
+        [sys.executable, "-m", "benchmarks.fake_upstream", "--port", str(port)],
+        log_dir / "upstream.log",
+    )
+    upstream.start()
+    try:
+        upstream.wait_http(f"http://127.0.0.1:{port}/v1/models", 15)
+        yield port
+    finally:
+        upstream.stop()
+
+
 def gateway_app(data_dir: Path, upstream_port: int, accounting: bool) -> App:
     from gateway.app import create_app
     from gateway.config import load_config
@@ -260,28 +277,17 @@ def main(argv: list[str] | None = None) -> None:
     from benchmarks.bare_relay import BareRelay
 
     root = str(Path(__file__).resolve().parent.parent) + "/"
-    with tempfile.TemporaryDirectory(prefix="switchyard-opcount-") as tmp:
-        port = free_port()
-        upstream = Service(
-            "upstream",
-            [sys.executable, "-m", "benchmarks.fake_upstream", "--port", str(port)],
-            Path(tmp) / "upstream.log",
-        )
-        upstream.start()
-        try:
-            upstream.wait_http(f"http://127.0.0.1:{port}/v1/models", 15)
-            gateway = gateway_app(Path(tmp), port, args.accounting)
-            load = (args.stream, args.requests, args.warm, args.concurrency)
-            with quiet_stderr():
-                counted = uvloop.run(_measure(gateway, *load))
-            ours = _report("gateway", counted, args.requests, args.top, root)
-            if not args.no_relay:
-                relay = BareRelay(f"http://127.0.0.1:{port}/v1")
-                counted = uvloop.run(_measure(relay, *load))
-                floor = _report("bare relay", counted, args.requests, args.top, root)
-                print(f"gateway / relay: {ours / floor:.2f}x")
-        finally:
-            upstream.stop()
+    with tempfile.TemporaryDirectory(prefix="switchyard-opcount-") as tmp, fake_upstream(Path(tmp)) as port:
+        gateway = gateway_app(Path(tmp), port, args.accounting)
+        load = (args.stream, args.requests, args.warm, args.concurrency)
+        with quiet_stderr():
+            counted = uvloop.run(_measure(gateway, *load))
+        ours = _report("gateway", counted, args.requests, args.top, root)
+        if not args.no_relay:
+            relay = BareRelay(f"http://127.0.0.1:{port}/v1")
+            counted = uvloop.run(_measure(relay, *load))
+            floor = _report("bare relay", counted, args.requests, args.top, root)
+            print(f"gateway / relay: {ours / floor:.2f}x")
 
 
 if __name__ == "__main__":
