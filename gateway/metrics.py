@@ -200,8 +200,7 @@ class Metrics:
             multiprocess_mode="max",
         )
         self._series: dict[tuple[str, str, str], _Series] = {}
-        self._attempt_children: dict[tuple[str, str, str], Any] = {}
-        self._cost_children: dict[tuple[str, str], Any] = {}
+        self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
         self._collectors: list[Any] = []
 
     def observe(
@@ -249,19 +248,19 @@ class Metrics:
             if completion_tokens > 1 and duration > ttft:
                 series.tpot.observe((duration - ttft) / (completion_tokens - 1))
 
-    def spent(self, tenant: str, model: str, usd: float) -> None:
-        key = (tenant, model)
-        child = self._cost_children.get(key)
+    def _labelled(self, metric: Any, *labels: str) -> Any:
+        """`metric.labels(*labels)`, looked up once per label set instead of per request."""
+        key = (metric, labels)
+        child = self._children.get(key)
         if child is None:
-            child = self._cost_children[key] = self.cost.labels(tenant, model)
-        child.inc(usd)
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
+    def spent(self, tenant: str, model: str, usd: float) -> None:
+        self._labelled(self.cost, tenant, model).inc(usd)
 
     def attempt(self, model: str, deployment: str, outcome: str) -> None:
-        key = (model, deployment, outcome)
-        child = self._attempt_children.get(key)
-        if child is None:
-            child = self._attempt_children[key] = self.attempts.labels(model, deployment, outcome)
-        child.inc()
+        self._labelled(self.attempts, model, deployment, outcome).inc()
         if outcome != "success":
             self.upstream_errors.labels(model, deployment, outcome).inc()
 
