@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import orjson
 import uvicorn
-from providers.aiohttp_connector import upstream_connector
+from providers.aiohttp_connector import upstream_session
 
 from benchmarks.services import FAST_UPSTREAM_MODEL, SLOW_UPSTREAM_MODEL, UPSTREAM_KEY
 
@@ -46,13 +46,7 @@ class BareRelay:
 
     async def lifespan(self, receive: Receive, send: Send) -> None:
         await receive()  # lifespan.startup
-        self.session = aiohttp.ClientSession(
-            connector=upstream_connector(limit=0),  # the gateway's: see providers/aiohttp_connector.py
-            cookie_jar=aiohttp.DummyCookieJar(),
-            auto_decompress=False,
-            skip_auto_headers=("User-Agent", "Accept-Encoding"),
-            timeout=aiohttp.ClientTimeout(total=None),
-        )
+        self.session = upstream_session(limit=0)  # the gateway's: see providers/aiohttp_connector.py
         await send({"type": "lifespan.startup.complete"})
         await receive()  # lifespan.shutdown
         await self.session.close()

@@ -39,7 +39,7 @@ from gateway.tracing import Tracing
 from gateway.usage_archive import UsageArchive, prune_stream
 from gateway.usage_ledger import TENANTS, UsageLedger
 from local_runtime.vllm_supervisor import VLLMSupervisor
-from providers.aiohttp_connector import upstream_connector
+from providers.aiohttp_connector import upstream_session
 from providers.deadline import DeadlineWheel
 from providers.errors import AuthenticationFailed, PermissionDenied
 
@@ -170,14 +170,7 @@ class Runtime:
         self.deadlines = DeadlineWheel()
         data_dir = Path(config.server.data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
-        connector = upstream_connector(limit=0, limit_per_host=0, keepalive_timeout=30, ttl_dns_cache=300)
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            cookie_jar=aiohttp.DummyCookieJar(),
-            auto_decompress=False,
-            skip_auto_headers=("User-Agent", "Accept-Encoding"),
-            timeout=aiohttp.ClientTimeout(total=None),
-        )
+        self._session = upstream_session(limit=0, limit_per_host=0, keepalive_timeout=30, ttl_dns_cache=300)
         request_log.configure(config.server.request_log)
         if config.tracing.enabled or self._span_exporter is not None:
             self.tracing = Tracing(config.tracing, self._span_exporter)

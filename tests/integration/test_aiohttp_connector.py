@@ -1,19 +1,23 @@
-"""The upstream connector's response protocol: no resume per read, and flow control still pauses and resumes.
+"""The upstream session: its response protocol (no resume per read, flow control still pauses and resumes)
+and its lean body reader (the same bytes for every way the gateway reads, errors included).
 
-A real aiohttp server on 127.0.0.1 streams a chunked body; the client reads it with the gateway's connector.
+A real aiohttp server on 127.0.0.1 sends the bodies; the client reads them with the gateway's session.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
 from aiohttp import web
+from aiohttp.streams import StreamReader
 
-from providers.aiohttp_connector import QuietResumeHandler, upstream_connector
+from providers.aiohttp_connector import LeanStreamReader, QuietResumeHandler, upstream_connector, upstream_session
 
 CHUNK = b"data: " + b"x" * 200 + b"\n\n"
 
@@ -34,7 +38,7 @@ async def server(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def session() -> aiohttp.ClientSession:
-    return aiohttp.ClientSession(connector=upstream_connector(limit=0), auto_decompress=False)
+    return upstream_session(limit=0)
 
 
 def test_connections_use_the_quiet_protocol() -> None:
@@ -95,17 +99,130 @@ def test_a_body_larger_than_the_buffer_pauses_and_resumes_for_a_slow_reader() ->
         await response.write_eof()
         return response
 
-    async def main() -> tuple[int, bool]:
+    async def main() -> tuple[int, bool, bytes]:
         async with server(big) as url, session() as client, client.get(url) as response:
             protocol: Any = response.connection.protocol  # type: ignore[union-attr]
-            size, paused = 0, False
+            size, paused, digest = 0, False, hashlib.sha256()
             while data := await response.content.readany():
                 size += len(data)
+                digest.update(data)
                 if size < total // 2:  # a slow reader: the buffer fills past its high-water mark
                     await asyncio.sleep(0.02)
                     paused = paused or protocol._reading_paused
-            return size, paused
+            return size, paused, digest.digest()
 
-    size, paused = asyncio.run(asyncio.wait_for(main(), 30))
+    size, paused, digest = asyncio.run(asyncio.wait_for(main(), 30))
     assert paused  # flow control did stop the transport, so the resume path ran
     assert size == total
+    assert digest == hashlib.sha256((bytes(range(256)) * 256) * (total // 65536)).digest()
+
+
+def _pieces(seed: int) -> list[bytes]:
+    rng = random.Random(seed)
+    return [rng.randbytes(rng.choice((1, 7, 300, 5000, 70_000))) for _ in range(60)]
+
+
+async def _pieces_handler(request: web.Request) -> web.StreamResponse:
+    """The pieces of `?seed=`, each an HTTP chunk of its own, some sent together, some apart."""
+    response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+    await response.prepare(request)
+    for index, piece in enumerate(_pieces(int(request.query["seed"]))):
+        await response.write(piece)
+        if index % 3 == 0:
+            await asyncio.sleep(0.001)
+    await response.write_eof()
+    return response
+
+
+def test_every_way_of_reading_a_chunked_body_gives_its_bytes() -> None:
+    async def read_all(client: aiohttp.ClientSession, url: str, how: str) -> tuple[bytes, type]:
+        async with client.get(url) as response:
+            kind = type(response.content)
+            if how == "read":
+                return await response.read(), kind
+            if how == "iter_any":
+                return b"".join([chunk async for chunk in response.content.iter_any()]), kind
+            parts = []
+            if how == "read_n_then_readany":  # a partial read leaves an offset in the first buffered piece
+                while part := await response.content.read(4096):
+                    parts.append(part)
+                    if len(parts) == 5:
+                        break
+            while part := await response.content.readany():
+                parts.append(part)
+            return b"".join(parts), kind
+
+    async def main() -> None:
+        async with server(_pieces_handler) as url, session() as client:
+            for seed in range(4):
+                expected = b"".join(_pieces(seed))
+                for how in ("readany", "read", "iter_any", "read_n_then_readany"):
+                    data, kind = await read_all(client, f"{url}?seed={seed}", how)
+                    assert kind is LeanStreamReader
+                    assert data == expected, (seed, how)
+
+    asyncio.run(asyncio.wait_for(main(), 30))
+
+
+def test_a_body_that_breaks_off_raises_on_the_lean_reader() -> None:
+    async def broken(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(CHUNK)
+        await asyncio.sleep(0.01)
+        assert request.transport is not None
+        request.transport.close()  # mid-body: no terminating chunk
+        return response
+
+    async def main() -> tuple[bytes, BaseException | None]:
+        async with server(broken) as url, session() as client, client.get(url) as response:
+            got = b""
+            try:
+                while data := await response.content.readany():
+                    got += data
+            except aiohttp.ClientPayloadError as exc:
+                return got, exc
+            return got, None
+
+    got, error = asyncio.run(asyncio.wait_for(main(), 10))
+    assert got == CHUNK
+    assert isinstance(error, aiohttp.ClientPayloadError)
+
+
+def test_an_empty_body_keeps_aiohttps_empty_reader() -> None:
+    async def no_content(request: web.Request) -> web.Response:
+        return web.Response(status=204)
+
+    async def main() -> tuple[type, bytes]:
+        async with server(no_content) as url, session() as client, client.get(url) as response:
+            return type(response.content), await response.read()
+
+    kind, body = asyncio.run(asyncio.wait_for(main(), 10))
+    assert kind is not LeanStreamReader and issubclass(kind, StreamReader)
+    assert body == b""
+
+
+def test_a_request_timeout_still_ends_a_stalled_read() -> None:
+    """With a total timeout the reader waits under aiohttp's timer (not `TimerNoop`), which must fire."""
+
+    async def stalls(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(CHUNK)
+        await asyncio.sleep(5)
+        return response
+
+    async def main() -> tuple[bytes, BaseException | None]:
+        async with server(stalls) as url, session() as client:
+            async with client.get(url, timeout=aiohttp.ClientTimeout(total=0.5)) as response:
+                got = b""
+                try:
+                    while data := await response.content.readany():
+                        got += data
+                except TimeoutError as exc:
+                    return got, exc
+                return got, None
+
+    got, error = asyncio.run(asyncio.wait_for(main(), 10))
+    assert got == CHUNK
+    assert isinstance(error, TimeoutError)
