@@ -14,7 +14,7 @@ from starlette.responses import Response
 from gateway.admin_routes import error_response, routes
 from gateway.asgi_io import Receive, Scope, Send, send_error
 from gateway.budget_routes import budget_routes
-from gateway.client_wire import AnthropicWire, OpenAIWire
+from gateway.client_wire import AnthropicWire, OpenAIWire, ResponsesWire
 from gateway.config import GatewayConfig
 from gateway.cost_routes import cost_routes
 from gateway.dashboard import dashboard_routes
@@ -38,6 +38,7 @@ class SwitchyardApp:
         completions = ProxyEndpoint(self.runtime, Endpoint.COMPLETIONS, OpenAIWire("completions"))
         embeddings = ProxyEndpoint(self.runtime, Endpoint.EMBEDDINGS, OpenAIWire("embeddings"))
         messages = ProxyEndpoint(self.runtime, Endpoint.CHAT, AnthropicWire())
+        responses = ProxyEndpoint(self.runtime, Endpoint.CHAT, ResponsesWire())
         self.hot: dict[str, ProxyEndpoint | PassthroughEndpoint] = {
             "/v1/chat/completions": chat,
             "/v1/completions": completions,
@@ -46,6 +47,8 @@ class SwitchyardApp:
             "/completions": completions,
             "/embeddings": embeddings,
             "/v1/messages": messages,
+            "/v1/responses": responses,
+            "/responses": responses,
         }
         for endpoint, multipart in (
             (Endpoint.IMAGES, False),

@@ -81,9 +81,10 @@ class ProxyEndpoint:
         tags = parse_tags(header(scope, b"x-switchyard-tags"))
         raw = await read_body(scope, receive, state.config.server.max_body_bytes)
         try:
-            body = self.wire.to_openai(orjson.loads(raw))
+            sent = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise InvalidRequest(f"Malformed JSON in the request body: {exc.msg}.", code="invalid_json") from None
+        body = self.wire.to_openai(sent)
         route = state.models.get(body["model"])
         if route is None:
             raise NotFound(f"The model '{body['model']}' does not exist.", param="model", code="model_not_found")
@@ -133,7 +134,7 @@ class ProxyEndpoint:
             completion, served = await request.attempts(body, wants_usage, _complete)
             headers.extend(served_headers(served))
             try:
-                rendered = self.wire.render(completion.body, route.name)
+                rendered = self.wire.render(completion.body, route.name, sent)
             except GatewayError as error:
                 request.finish(error.http_status, served.target, served.attempts, completion.usage, None, error.code)
                 raise
@@ -141,7 +142,7 @@ class ProxyEndpoint:
             request.completion = completion.body
             request.finish(200, served.target, served.attempts, completion.usage, None, None)
             return
-        await request.stream(body, wants_usage, receive, send, self.wire.stream_format(route.name))
+        await request.stream(body, wants_usage, receive, send, self.wire.stream_format(route.name, sent))
 
 
 async def _complete(target: DeploymentTarget, call: UpstreamCall) -> Completion:
