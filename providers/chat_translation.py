@@ -3,10 +3,12 @@
 Reading OpenAI requests: `content_parts`, `plain_text` (system, tool and assistant text), `data_url`,
 `tool_call_arguments`; each raises `InvalidRequest` naming the offending field. Writing OpenAI answers:
 `openai_usage`. Reading the upstream's stream: `parse_event`, which raises `UpstreamProtocolError`.
+Reading an OpenAI chat stream: `tool_call_position`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -69,3 +71,20 @@ def parse_event(event: SSEvent) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise UpstreamProtocolError("upstream sent an SSE event that is not a JSON object")
     return data
+
+
+def tool_call_position(call: dict[str, Any], known_ids: Mapping[int, str]) -> int:
+    """The position of a streamed tool-call delta among the calls seen so far (`known_ids`: position → call id).
+
+    Some backends omit the delta's `index`: then a delta with a new id starts a call, one without continues
+    the last."""
+    index = call.get("index")
+    if isinstance(index, int):
+        return index
+    call_id = call.get("id")
+    for position, known in known_ids.items():
+        if call_id and known == call_id:
+            return position
+    if call_id or not known_ids:
+        return max(known_ids, default=-1) + 1
+    return max(known_ids)

@@ -20,6 +20,7 @@ import orjson
 from providers.anthropic_front.errors import anthropic_error
 from providers.anthropic_front.response import anthropic_usage, message_id, stop_fields, tool_use_id
 from providers.base import Usage
+from providers.chat_translation import tool_call_position
 from providers.errors import GatewayError, UpstreamProtocolError
 
 Event = dict[str, Any]
@@ -147,7 +148,7 @@ class OpenAIToAnthropicStream:
         return events
 
     def _tool_call(self, call: dict[str, Any]) -> list[Event]:
-        position = self._tool_position(call)
+        position = tool_call_position(call, self._tool_ids)
         function = call.get("function")
         if not isinstance(function, dict):
             function = {}
@@ -165,19 +166,6 @@ class OpenAIToAnthropicStream:
             delta = {"type": "input_json_delta", "partial_json": arguments}
             events.append({"type": "content_block_delta", "index": self._block, "delta": delta})
         return events
-
-    def _tool_position(self, call: dict[str, Any]) -> int:
-        index = call.get("index")
-        if isinstance(index, int):
-            return index
-        # Some backends omit the index: a delta with a new id starts a call, one without continues the last.
-        call_id = call.get("id")
-        for position, known in self._tool_ids.items():
-            if call_id and known == call_id:
-                return position
-        if call_id or not self._tools:
-            return max(self._tools, default=-1) + 1
-        return max(self._tools)
 
     def _open_block(self, key: tuple[str, int], block: dict[str, Any]) -> list[Event]:
         events = self._close()

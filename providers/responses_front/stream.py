@@ -35,6 +35,7 @@ from typing import Any
 import orjson
 
 from providers.base import Usage
+from providers.chat_translation import tool_call_position
 from providers.errors import GatewayError
 from providers.responses_front.response import (
     function_call_item,
@@ -246,7 +247,7 @@ class ChatToResponsesStream:
         return [{"type": "response.content_part.added", **where, "part": message.parts[-1].as_dict()}]
 
     def _tool_call(self, call: dict[str, Any]) -> list[Event]:
-        position = self._tool_position(call)
+        position = tool_call_position(call, {p: item.call_id for p, item in self._calls.items()})
         function = call.get("function")
         if not isinstance(function, dict):
             function = {}
@@ -276,19 +277,6 @@ class ChatToResponsesStream:
                 }
             )
         return events
-
-    def _tool_position(self, call: dict[str, Any]) -> int:
-        index = call.get("index")
-        if isinstance(index, int):
-            return index
-        # Some backends omit the index: a delta with a new id starts a call, one without continues the last.
-        call_id = call.get("id")
-        for position, item in self._calls.items():
-            if call_id and item.call_id == call_id:
-                return position
-        if call_id or not self._calls:
-            return max(self._calls, default=-1) + 1
-        return max(self._calls)
 
     def _close_all(self) -> list[Event]:
         events: list[Event] = []
