@@ -84,3 +84,20 @@ def test_truncated_stream_leaves_leftover() -> None:
 def test_first_event_json_skips_comments_and_rejects_garbage() -> None:
     assert first_event_json(b": keep-alive\n\n" + CHUNK % b"x")["id"] == "c1"  # type: ignore[index]
     assert first_event_json(b"data: {not json\n\n") is None
+
+
+@pytest.mark.parametrize(
+    ("finish", "finished"),
+    [
+        (b'"finish_reason":"stop"', True),
+        (b'"finish_reason": "length"', True),
+        (b'"finish_reason" : "tool_calls"', True),
+        (b'"finish_reason":null', False),
+        (b'"finish_reason": null', False),
+    ],
+)
+def test_a_finish_reason_is_seen_in_either_spacing_and_null_is_not_one(finish: bytes, finished: bool) -> None:
+    scanner = OpenAIStreamScanner(strip_usage=False)
+    event = b'data: {"choices":[{"index":0,"delta":{},' + finish + b"}]}\n\n"
+    assert scanner.feed(event) == event
+    assert scanner.finished is finished
