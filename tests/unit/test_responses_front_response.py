@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import openai
 import orjson
-import pydantic
 import pytest
 from openai.types.responses import Response
 
@@ -24,15 +22,8 @@ from providers.errors import (
     error_body,
 )
 from providers.responses_front import chat_completion_to_response, responses_request_to_openai
+from tests.unit.responses_front_support import FIXTURES, MODEL, Handler, assert_known, httpx, offline_client
 
-try:  # the SDK moved from `httpx` to its successor `httpx2`
-    import httpx2 as httpx
-except ImportError:  # pragma: no cover
-    import httpx  # type: ignore[no-redef]
-
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "responses_front"
-MODEL = "smart"
-"""The model the client asked for (a gateway alias): the response is named after it, not the upstream's."""
 REQUEST: dict[str, Any] = {"model": MODEL, "input": "hi"}
 
 
@@ -43,21 +34,6 @@ def load(name: str) -> Any:
 def completion(message: dict[str, Any], finish_reason: str | None = "stop", **extra: Any) -> dict[str, Any]:
     choice = {"index": 0, "message": {"role": "assistant", **message}, "finish_reason": finish_reason}
     return {"id": "chatcmpl-1", "object": "chat.completion", "created": 1700000000, "choices": [choice], **extra}
-
-
-def assert_known(value: Any) -> None:
-    """Every field of an SDK model, nested ones too, is one the SDK declares (no misspelt field slips by),
-    but `store`, which OpenAI's response objects carry and the SDK's `Response` does not declare."""
-    if isinstance(value, pydantic.BaseModel):
-        extra = dict(value.model_extra or {})
-        if isinstance(value, Response):
-            extra.pop("store", None)
-        assert not extra, (type(value).__name__, extra)
-        for name in type(value).model_fields:
-            assert_known(getattr(value, name))
-    elif isinstance(value, list):
-        for entry in value:
-            assert_known(entry)
 
 
 def translate(chat: dict[str, Any], request: dict[str, Any] = REQUEST, **kwargs: Any) -> Response:
@@ -282,26 +258,14 @@ def test_created_at_when_the_completion_has_none() -> None:
 
 # ---------------------------------------------------------------------------------------- the SDK, offline
 
-Handler = Callable[[dict[str, Any], dict[str, Any]], httpx.Response]
-
 
 @pytest.fixture
 def sdk() -> Iterator[Callable[[Handler], openai.OpenAI]]:
-    """An `openai` client whose `/v1/responses` requests are translated, then answered by `handler(chat
-    request, Responses body)`; no network."""
     clients: list[openai.OpenAI] = []
 
     def make(handler: Handler) -> openai.OpenAI:
-        def transport(http_request: httpx.Request) -> httpx.Response:
-            assert http_request.url.path == "/v1/responses"
-            assert http_request.headers["authorization"] == "Bearer sk-gateway"
-            original = orjson.loads(http_request.content)
-            return handler(responses_request_to_openai(original), original)
-
-        http = httpx.Client(transport=httpx.MockTransport(transport))
-        client = openai.OpenAI(api_key="sk-gateway", base_url="http://127.0.0.1:9/v1", http_client=http, max_retries=0)
-        clients.append(client)
-        return client
+        clients.append(offline_client(handler))
+        return clients[-1]
 
     yield make
     for client in clients:

@@ -7,12 +7,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from itertools import pairwise
-from pathlib import Path
 from typing import Any
 
 import openai
 import orjson
-import pydantic
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -26,17 +24,10 @@ from providers.responses_front import (
     ChatToResponsesStream,
     chat_completion_to_response,
     error_event,
-    responses_request_to_openai,
 )
 from providers.sse import SSEDecoder
+from tests.unit.responses_front_support import FIXTURES, MODEL, assert_known, httpx, offline_client
 
-try:  # the SDK moved from `httpx` to its successor `httpx2`
-    import httpx2 as httpx
-except ImportError:  # pragma: no cover
-    import httpx  # type: ignore[no-redef]
-
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "responses_front"
-MODEL = "smart"
 REQUEST: dict[str, Any] = {"model": MODEL, "input": "hi", "stream": True}
 EVENTS: TypeAdapter[Any] = TypeAdapter(ResponseStreamEvent)
 USAGE = {"prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 13}
@@ -82,21 +73,6 @@ def decode(raw: bytes) -> list[dict[str, Any]]:
         assert_known(EVENTS.validate_python(data))
         events.append(data)
     return events
-
-
-def assert_known(value: Any) -> None:
-    """No field the SDK does not declare (but `store` on a response and the runtime `error` of an error event)."""
-    if isinstance(value, pydantic.BaseModel):
-        extra = dict(value.model_extra or {})
-        extra.pop(
-            "store" if isinstance(value, Response) else "error" if isinstance(value, ResponseErrorEvent) else "", None
-        )
-        assert not extra, (type(value).__name__, extra)
-        for name in type(value).model_fields:
-            assert_known(getattr(value, name))
-    elif isinstance(value, list):
-        for entry in value:
-            assert_known(entry)
 
 
 def assert_well_formed(events: list[dict[str, Any]]) -> None:
@@ -494,25 +470,20 @@ def test_error_event(error: GatewayError) -> None:
 
 # ---------------------------------------------------------------------------------------- the SDK, offline
 
-Handler = Callable[[dict[str, Any], dict[str, Any]], bytes]
+Events = Callable[[dict[str, Any], dict[str, Any]], bytes]
 
 
 @pytest.fixture
-def sdk() -> Iterator[Callable[[Handler], openai.OpenAI]]:
-    """An `openai` client whose `/v1/responses` requests are translated, then answered with the SSE bytes
-    `handler(chat request, Responses body)` returns; no network."""
+def sdk() -> Iterator[Callable[[Events], openai.OpenAI]]:
+    """An offline `openai` client answered with the SSE bytes `events(chat request, Responses body)` returns."""
     clients: list[openai.OpenAI] = []
 
-    def make(handler: Handler) -> openai.OpenAI:
-        def transport(http_request: httpx.Request) -> httpx.Response:
-            original = orjson.loads(http_request.content)
-            content = handler(responses_request_to_openai(original), original)
-            return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=content)
+    def make(events: Events) -> openai.OpenAI:
+        def handler(chat: dict[str, Any], original: dict[str, Any]) -> httpx.Response:
+            return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=events(chat, original))
 
-        http = httpx.Client(transport=httpx.MockTransport(transport))
-        client = openai.OpenAI(api_key="sk-gateway", base_url="http://127.0.0.1:9/v1", http_client=http, max_retries=0)
-        clients.append(client)
-        return client
+        clients.append(offline_client(handler))
+        return clients[-1]
 
     yield make
     for client in clients:
@@ -524,7 +495,7 @@ def fixture_stream(chat: dict[str, Any], original: dict[str, Any]) -> bytes:
     return translate(chat_chunks("stream_tool_calls.chat.sse"), original)
 
 
-def test_sdk_stream_helper(sdk: Callable[[Handler], openai.OpenAI]) -> None:
+def test_sdk_stream_helper(sdk: Callable[[Events], openai.OpenAI]) -> None:
     tools: Any = [{"type": "function", "name": "get_weather", "parameters": {"type": "object"}, "strict": False}]
     with sdk(fixture_stream).responses.stream(model=MODEL, input="Weather?", tools=tools) as stream:
         deltas = [event.delta for event in stream if event.type == "response.output_text.delta"]
@@ -534,14 +505,14 @@ def test_sdk_stream_helper(sdk: Callable[[Handler], openai.OpenAI]) -> None:
     assert response.usage is not None and response.usage.total_tokens == 2258
 
 
-def test_sdk_create_stream(sdk: Callable[[Handler], openai.OpenAI]) -> None:
+def test_sdk_create_stream(sdk: Callable[[Events], openai.OpenAI]) -> None:
     events = list(sdk(fixture_stream).responses.create(model=MODEL, input="Weather?", stream=True))
     assert [event.sequence_number for event in events] == list(range(len(events)))
     assert events[-1].type == "response.completed"
     assert [item.type for item in events[-1].response.output] == ["message", "function_call", "function_call"]
 
 
-def test_sdk_incomplete_stream_has_no_final_response(sdk: Callable[[Handler], openai.OpenAI]) -> None:
+def test_sdk_incomplete_stream_has_no_final_response(sdk: Callable[[Events], openai.OpenAI]) -> None:
     """As against OpenAI: the SDK's helper finishes only on `response.completed`."""
     client = sdk(lambda chat, original: translate([chunk({"content": "Once"}, "length")], original))
     with client.responses.stream(model=MODEL, input="A story", max_output_tokens=16) as stream:
@@ -557,7 +528,7 @@ def broken_stream(chat: dict[str, Any], original: dict[str, Any]) -> bytes:
     return stream.feed(chunk({"content": "Hel"})) + stream.error_event(UpstreamTimeout("upstream took too long"))
 
 
-def test_sdk_create_stream_raises_on_the_error_event(sdk: Callable[[Handler], openai.OpenAI]) -> None:
+def test_sdk_create_stream_raises_on_the_error_event(sdk: Callable[[Events], openai.OpenAI]) -> None:
     seen: list[str] = []
     with pytest.raises(openai.APIError) as caught:
         for event in sdk(broken_stream).responses.create(model=MODEL, input="hi", stream=True):
@@ -568,13 +539,13 @@ def test_sdk_create_stream_raises_on_the_error_event(sdk: Callable[[Handler], op
     assert not isinstance(caught.value, openai.APIStatusError)
 
 
-def test_sdk_stream_helper_raises_on_the_error_event(sdk: Callable[[Handler], openai.OpenAI]) -> None:
+def test_sdk_stream_helper_raises_on_the_error_event(sdk: Callable[[Events], openai.OpenAI]) -> None:
     with pytest.raises(openai.APIError, match="upstream took too long"):
         with sdk(broken_stream).responses.stream(model=MODEL, input="hi") as stream:
             stream.get_final_response()
 
 
-def test_sdk_yields_a_flat_error_event_without_raising(sdk: Callable[[Handler], openai.OpenAI]) -> None:
+def test_sdk_yields_a_flat_error_event_without_raising(sdk: Callable[[Events], openai.OpenAI]) -> None:
     """Why the event carries `error` too: with the documented flat fields only, the SDK does not raise."""
 
     def flat(chat: dict[str, Any], original: dict[str, Any]) -> bytes:
