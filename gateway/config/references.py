@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from gateway.config.schema import GatewayConfig
-from gateway.routing import route_policy
 from policies.pricing import schedule_from_entries
 
 Issue = tuple[tuple[str | int, ...], str]
 
 
 def check_references(config: GatewayConfig) -> list[Issue]:
+    # Here, not at the top: gateway.routing imports gateway.config, so `import gateway.routing` on its
+    # own would find this module half-initialized.
+    from gateway.routing import route_policy
+
     issues: list[Issue] = []
     providers = config.all_providers()
     for index, server in enumerate(config.local_runtime.vllm):
