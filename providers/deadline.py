@@ -30,7 +30,7 @@ MIN_WAKE = 0.001
 class DeadlineWheel:
     """Deadlines of the tasks of one event loop (the first that uses it)."""
 
-    __slots__ = ("_armed", "_due", "_handle", "_loop", "_slots")
+    __slots__ = ("_armed", "_due", "_handle", "_loop", "_slots", "wakeups")
 
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -40,6 +40,8 @@ class DeadlineWheel:
         self._handle: asyncio.TimerHandle | None = None
         """Armed while some slot holds a deadline, for `_armed` or an earlier slot."""
         self._armed = 0
+        self.wakeups = 0
+        """Timer wake-ups so far (each looks at the due slots once)."""
 
     def at(self, when: float) -> Deadline:
         """A scope whose task is cancelled once `loop.time()` passes `when` (use it with `with`)."""
@@ -81,6 +83,7 @@ class DeadlineWheel:
         loop = self._loop
         assert loop is not None
         self._handle = None
+        self.wakeups += 1
         time = loop.time()
         due, slots = self._due, self._slots
         early: list[Deadline] = []
