@@ -68,8 +68,12 @@ _COMPARISONS = (
     ("gateway+acct", "direct", ""),
     ("gateway+acct", "relay", "_over_relay"),
     ("gateway+acct", "gateway", "_over_gateway"),
+    ("gateway-py", "direct", ""),
+    ("gateway-py", "relay", "_over_relay"),
+    ("gateway", "gateway-py", "_over_py"),
 )
-"""`gateway+acct` (--accounting): the gateway with budgets and rate limits on, against the plain gateway."""
+"""`gateway+acct` (--accounting): the gateway with budgets and rate limits on, against the plain gateway.
+`gateway-py` (--interpreted): the gateway with its compiled modules off; `gateway` is compared with it."""
 
 
 def summarize(sets: list[dict[str, Metrics]]) -> dict[str, Metrics]:
@@ -102,6 +106,7 @@ _COLUMNS: list[tuple[str, str, str]] = [
     ("CPU/relay", "cpu_ratio_over_relay", "{:.2f}x"),
     ("req/s vs gw", "rps_ratio_over_gateway", "{:.2f}x"),
     ("CPU vs gw", "tree_cpu_ratio_over_gateway", "{:.2f}x"),
+    ("CPU vs py", "cpu_ratio_over_py", "{:.2f}x"),
     ("peak RSS MB", "peak_rss_mb", "{:.1f}"),
     ("KB/stream", "kb_per_stream", "{:.1f}"),
 ]
@@ -146,6 +151,8 @@ KB/stream: (RSS with all streams open - RSS before) / streams. Memory figures: t
 gateway+acct (--accounting): tenant budget, rpm and tpm on (admission from leases, one Redis script
   call per lease, ledger settlement after each request); "vs gw" columns divide it by the plain gateway of
   the same repeat (CPU with children, since Redis does part of the work).
+gateway-py (--interpreted): the gateway with SWITCHYARD_NATIVE=0, every module interpreted; "CPU vs py"
+  divides the gateway's CPU (compiled modules in use when built) by it, within each repeat.
 """
 
 

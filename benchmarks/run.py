@@ -80,6 +80,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="also run a gateway with a tenant budget and rpm/tpm limits on (target gateway+acct)",
     )
+    p.add_argument(
+        "--interpreted",
+        action="store_true",
+        help="also run the gateway with SWITCHYARD_NATIVE=0 (target gateway-py: no compiled modules)",
+    )
     p.add_argument("--keep-logs", action="store_true", help="keep the temp dir with the services' logs")
     p.add_argument("--results-dir", type=Path, default=REPO_ROOT / "benchmarks" / "results")
     args = p.parse_args(argv)
@@ -102,14 +107,18 @@ def start_proxies(args: argparse.Namespace, tmp: Path, up_port: int, services: l
         relay.wait_http(f"http://127.0.0.1:{port}/healthz", timeout=30)
         url = f"http://127.0.0.1:{port}/v1/chat/completions"
         targets.append(Target("relay", url, GATEWAY_KEY, "bench", "bench-slow", relay))
-    variants = [("gateway", False)] + ([("gateway+acct", True)] if args.accounting else [])
-    for name, accounting in variants:
+    variants = [("gateway", False, None)]
+    if args.interpreted:
+        variants.append(("gateway-py", False, {"SWITCHYARD_NATIVE": "0"}))
+    if args.accounting:
+        variants.append(("gateway+acct", True, None))
+    for name, accounting, env in variants:
         port = free_port()
         slug = name.replace("+", "-")
         config = tmp / f"{slug}.yaml"
         config.write_text(gateway_config(tmp / f"data-{slug}", up_port, accounting))
         argv = [sys.executable, "-m", "gateway", "serve", "--config", str(config)]
-        gateway = Service(name, [*argv, "--host", "127.0.0.1", "--port", str(port)], tmp / f"{slug}.log")
+        gateway = Service(name, [*argv, "--host", "127.0.0.1", "--port", str(port)], tmp / f"{slug}.log", env)
         services.append(gateway)
         gateway.start()
         gateway.wait_http(f"http://127.0.0.1:{port}/healthz", timeout=60)

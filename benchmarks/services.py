@@ -76,10 +76,12 @@ class ServiceError(RuntimeError):
 class Service:
     """A subprocess in its own session; stop() also ends descendants that left its process group."""
 
-    def __init__(self, name: str, argv: list[str], log_path: Path) -> None:
+    def __init__(self, name: str, argv: list[str], log_path: Path, env: dict[str, str] | None = None) -> None:
         self.name = name
         self.argv = argv
         self.log_path = log_path
+        self.env = env
+        """Variables set for this service on top of the benchmark's own environment."""
         self.proc: subprocess.Popen[bytes] | None = None
         self._adopted: dict[int, str] = {}
 
@@ -97,6 +99,7 @@ class Service:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                env={**os.environ, **self.env} if self.env else None,
             )
 
     def alive(self) -> bool:
