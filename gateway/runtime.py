@@ -39,6 +39,7 @@ from gateway.tracing import Tracing
 from gateway.usage_archive import UsageArchive, prune_stream
 from gateway.usage_ledger import TENANTS, UsageLedger
 from local_runtime.vllm_supervisor import VLLMSupervisor
+from providers import native
 from providers.aiohttp_connector import upstream_session
 from providers.deadline import DeadlineWheel
 from providers.errors import AuthenticationFailed, PermissionDenied
@@ -201,7 +202,12 @@ class Runtime:
         except BaseException:
             await self._close()
             raise
-        log.info("switchyard ready: %d models, store %s", len(self._state.models), self._store.description)
+        log.info(
+            "switchyard ready: %d models, store %s, compiled request path %s",
+            len(self._state.models),
+            self._store.description,
+            native.status(),
+        )
         try:
             yield
         finally:

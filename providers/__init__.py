@@ -2,3 +2,7 @@
 
 Nothing here imports `gateway`, `policies` or `local_runtime`.
 """
+
+from providers.native import overlay
+
+overlay(__name__, __path__)

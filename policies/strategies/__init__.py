@@ -5,6 +5,10 @@ state some of them keep between requests (`WeightedState`, `SpilloverState`) is 
 caller, one per logical model, and is the only thing they mutate.
 """
 
-from policies.strategies.ranking import Ranking
+from providers.native import overlay
+
+overlay(__name__, __path__)
+
+from policies.strategies.ranking import Ranking  # noqa: E402  (after the overlay: it may be compiled)
 
 __all__ = ["Ranking"]
