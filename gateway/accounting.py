@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from gateway.admission import Admission
-from gateway.admission_rules import NO_TICKET, Ticket
+from gateway.admission_rules import Ticket
 from gateway.auth import Principal
 from gateway.state import DeploymentTarget, GatewayState, ModelRoute
 from gateway.usage_record import UsageRecord
@@ -19,7 +19,7 @@ _HOLD_GRACE = 60.0
 """A reservation outlives the request's deadline by this much before it counts as abandoned."""
 
 
-async def admit(
+def admit(
     admission: Admission,
     state: GatewayState,
     principal: Principal,
@@ -28,15 +28,17 @@ async def admit(
     body: dict[str, Any],
     request_id: str,
     decision: Decision,
-) -> Ticket:
-    """Charge the tenant's, team's and key's limits and reserve against their budgets (one Redis call);
-    no call at all when none applies."""
+) -> Coroutine[Any, Any, Ticket] | None:
+    """The call that charges the tenant's, team's and key's limits and reserves against their budgets
+    (at most one Redis call), for the caller to await; None when none applies (no call at all).
+
+    Not a coroutine itself, so that this module has none and compiles (scripts/build_native.py)."""
     if principal.is_admin:
-        return NO_TICKET
+        return None
     plan = admission.plan(principal, state.config.tenants.get(principal.tenant), route.name, time.time())
     rules = plan.rules
     if rules.empty:
-        return NO_TICKET
+        return None
     prompt = output = cost = 0
     if rules.needs_tokens:
         prompt = estimate_prompt_tokens(endpoint, body)
@@ -46,7 +48,7 @@ async def admit(
             # The dearest deployment that may serve it: failover must not outrun the reservation.
             by_name = route.by_name
             cost = max((by_name[n].pricing.estimate(now, prompt, output) for n in decision.attempts), default=0)
-    return await admission.admit(
+    return admission.admit(
         plan,
         request_id=request_id,
         estimated_tokens=prompt + output,

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from gateway.accounting import admit
+from gateway.admission_rules import NO_TICKET
 from gateway.asgi_io import ClientGone, Headers, Receive, Scope, Send, header, read_body, send_error, sse_error_event
 from gateway.attempts import Served
 from gateway.request_lifecycle import RequestLifecycle
@@ -107,7 +108,8 @@ class PassthroughEndpoint:
                 default_output_tokens=0,
                 only=able,
             )
-            ticket = await admit(runtime.admission, state, principal, route, self.endpoint, data, request_id, decision)
+            pending = admit(runtime.admission, state, principal, route, self.endpoint, data, request_id, decision)
+            ticket = NO_TICKET if pending is None else await pending
             if ticket.headers:
                 headers.extend(ticket.headers)
             lifecycle = RequestLifecycle(

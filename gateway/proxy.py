@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from gateway.accounting import admit
+from gateway.admission_rules import NO_TICKET
 from gateway.asgi_io import (
     JSON,
     ClientGone,
@@ -105,7 +106,8 @@ class ProxyEndpoint:
         )
         options = body.get("stream_options")
         wants_usage = isinstance(options, dict) and options.get("include_usage") is True
-        ticket = await admit(runtime.admission, state, principal, route, self.endpoint, body, request_id, decision)
+        pending = admit(runtime.admission, state, principal, route, self.endpoint, body, request_id, decision)
+        ticket = NO_TICKET if pending is None else await pending
         if ticket.headers:
             headers.extend(ticket.headers)
         request = RequestLifecycle(
