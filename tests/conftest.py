@@ -104,3 +104,14 @@ def module_gateway_factory(tmp_path_factory: pytest.TempPathFactory, redis_url: 
 
 def upstream_provider(fake: FakeOpenAI, **extra: Any) -> dict[str, Any]:
     return {"kind": "openai", "base_url": fake.base_url, "api_key": UPSTREAM_KEY, **extra}
+
+
+def chat_and_embeddings(fake: FakeOpenAI) -> dict[str, Any]:
+    """A gateway config's providers and models: `chat` and `embed`, each one deployment on `fake`."""
+    return {
+        "providers": {"fake": upstream_provider(fake)},
+        "models": {
+            "chat": {"deployments": [{"provider": "fake", "model": "gpt-fake"}]},
+            "embed": {"deployments": [{"provider": "fake", "model": "embed-fake"}]},
+        },
+    }

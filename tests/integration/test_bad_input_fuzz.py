@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import GatewayFactory, upstream_provider
+from tests.conftest import GatewayFactory, chat_and_embeddings
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.servers import TENANT_KEY, Gateway
 
@@ -142,13 +142,7 @@ TAGS = st.none() | st.none() | st.text(st.characters(min_codepoint=32, max_codep
 
 @pytest.fixture(scope="module")
 def gateway(module_gateway_factory: GatewayFactory, upstream: FakeOpenAI) -> Gateway:
-    return module_gateway_factory(
-        providers={"fake": upstream_provider(upstream)},
-        models={
-            "chat": {"deployments": [{"provider": "fake", "model": "gpt-fake"}]},
-            "embed": {"deployments": [{"provider": "fake", "model": "text-embedding-fake"}]},
-        },
-    )
+    return module_gateway_factory(**chat_and_embeddings(upstream))
 
 
 @pytest.fixture(scope="module")

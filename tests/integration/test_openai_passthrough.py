@@ -8,7 +8,7 @@ import struct
 import openai
 import pytest
 
-from tests.conftest import GatewayFactory, upstream_provider
+from tests.conftest import GatewayFactory, chat_and_embeddings
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.servers import UPSTREAM_KEY, Gateway
 
@@ -17,13 +17,7 @@ USER = [{"role": "user", "content": "hello gateway"}]
 
 @pytest.fixture(scope="module")
 def gateway(module_gateway_factory: GatewayFactory, upstream: FakeOpenAI) -> Gateway:
-    return module_gateway_factory(
-        providers={"fake": upstream_provider(upstream)},
-        models={
-            "chat": {"deployments": [{"provider": "fake", "model": "gpt-fake"}]},
-            "embed": {"deployments": [{"provider": "fake", "model": "embed-fake"}]},
-        },
-    )
+    return module_gateway_factory(**chat_and_embeddings(upstream))
 
 
 @pytest.fixture
