@@ -82,7 +82,3 @@ def overlay(package: str, path: list[str]) -> None:
 
 def status() -> str:
     return decision()[1]
-
-
-def in_use() -> bool:
-    return decision()[0]

@@ -1,6 +1,6 @@
 """Compile the request path with mypyc into build/native/, next to (never over) the sources.
 
-    python scripts/build_native.py            # build, ~2 min on 2 cores
+    python scripts/build_native.py            # build, about a minute on 2 cores
     python scripts/build_native.py --list     # the modules it compiles
 
 The sources stay importable and stay the truth: `providers.native` puts build/native/ in front of
@@ -43,11 +43,14 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "build" / "native"
 
 MODULES = [
-    # the stream scanner and the deadlines: per chunk / per attempt
+    # per chunk or per attempt: the stream scanner, deadlines, token estimates, SSE and translation helpers
     "providers/openai_sse.py",
     "providers/deadline.py",
     "providers/usage_estimate.py",
-    # per request: routing, requirements, settlement, request log, ids, tags
+    "providers/sse.py",
+    "providers/tokens.py",
+    "providers/chat_translation.py",
+    # per request: routing, requirements, admission, settlement, request log, ids, tags, auth
     "gateway/routing.py",
     "gateway/requirements.py",
     "gateway/settlement.py",
@@ -58,9 +61,7 @@ MODULES = [
     "gateway/ratelimit_headers.py",
     "gateway/accounting.py",
     "gateway/admission_rules.py",
-    "providers/sse.py",
-    "providers/tokens.py",
-    "providers/chat_translation.py",
+    # the routing decisions and the health bookkeeping they read
     "policies/router.py",
     "policies/constraints.py",
     "policies/candidates.py",
