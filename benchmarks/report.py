@@ -156,6 +156,46 @@ gateway-py (--interpreted): the gateway with SWITCHYARD_NATIVE=0, every module i
 """
 
 
+# Issue #2's targets for the whole gateway, and what its table measured for the bare stack (raw ASGI +
+# aiohttp, the relay here) on the machine the targets were set on: (label, scenario, key, target, bare).
+ISSUE_TARGETS = (
+    ("CPU per request", "nonstream-c32", "cpu_ms_per_req", 0.25, 0.11),
+    ("added p50 at c1", "nonstream-c1", "added_p50_ms", 0.4, 0.23),
+    ("added TTFT at 64 streams", "stream-c64", "added_ttft_p50_ms", 2.0, None),
+    ("CPU per 20-chunk stream", "stream-c64", "cpu_ms_per_req", 0.8, 0.55),
+    ("KB per open stream", "streams-1000", "kb_per_stream", 40.0, 24.0),
+)
+
+
+def verdicts(summaries: dict[str, dict[str, Metrics]]) -> list[str]:
+    """Each issue target against the gateway's median, and against the target scaled by this host's speed.
+
+    The targets are absolute figures from a host where the bare stack measured `bare`; the relay is that
+    stack here. `scaled` = target x (relay here / bare there): what the target asks of this host. Memory
+    is not scaled (it does not depend on the host's speed), nor is TTFT (the issue gives no bare figure)."""
+    lines = []
+    for label, scenario, key, target, bare in ISSUE_TARGETS:
+        rows = summaries.get(scenario, {})
+        gateway, relay = _number(rows.get("gateway", {}).get(key)), _number(rows.get("relay", {}).get(key))
+        if gateway is None:
+            continue
+        line = f"{label} ({scenario}): gateway {gateway:.3f}, target {target:g}: {_met(gateway <= target)}"
+        if relay is not None:
+            line += f"; relay {relay:.3f}"
+            if bare is not None and key != "kb_per_stream" and relay > 0:
+                scaled = target * relay / bare
+                line += f", target scaled to this host {scaled:.3f}: {_met(gateway <= scaled)}"
+        if key == "kb_per_stream":
+            line += f"; 1,000 streams all open: {_met(bool(rows['gateway'].get('all_open')))}"
+            line += f", errors {int(rows['gateway'].get('errors_all_runs', 0))}"
+        lines.append(line)
+    return lines
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
 def write_json(path: Path, data: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2, allow_nan=False, default=str) + "\n")

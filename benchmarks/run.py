@@ -185,6 +185,10 @@ def main(argv: list[str] | None = None) -> int:
         print(report.table(summaries))
         print()
         print(report.LEGEND)
+        if lines := report.verdicts(summaries):
+            print("Issue #2's targets (medians; a scaled target = target x relay here / bare stack there):")
+            print("\n".join(f"  {line}" for line in lines))
+            print()
         out = args.results_dir / f"{started.strftime('%Y%m%dT%H%M%SZ')}.json"
         report.write_json(
             out,
