@@ -73,7 +73,8 @@ def test_breaker_opens_skips_and_recovers_through_a_probe(
 ) -> None:
     gateway = gateway_factory(
         providers={"fake": upstream_provider(fresh_upstream)},
-        routing={"circuit_breaker": {"consecutive_failures": 3, "cooldown": "1s", "max_cooldown": "1s"}},
+        # The cooldown outlasts the requests made while the circuit is open, even on a busy host.
+        routing={"circuit_breaker": {"consecutive_failures": 3, "cooldown": "3s", "max_cooldown": "3s"}},
         models={"chat": {"deployments": [dep("a+status-503"), dep("b")]}},
     )
     for _ in range(3):
@@ -88,7 +89,7 @@ def test_breaker_opens_skips_and_recovers_through_a_probe(
         'switchyard_circuit_state{deployment="fake/a+status-503",state="open"} 1.0'
         in admin(gateway).get("/metrics").text
     )
-    time.sleep(1.2)
+    time.sleep(3.2)
     assert served(gateway, "chat") == ("fake/b", "2")  # the half-open probe went to a, failed, and re-opened it
     deployments = {d["deployment"]: d for d in admin(gateway).get("/admin/v1/deployments").json()["data"]}
     assert deployments["fake/a+status-503"]["circuit"] == "open"
@@ -97,14 +98,15 @@ def test_breaker_opens_skips_and_recovers_through_a_probe(
 def test_a_probe_that_succeeds_closes_the_circuit(gateway_factory: GatewayFactory, fresh_upstream: FakeOpenAI) -> None:
     gateway = gateway_factory(
         providers={"fake": upstream_provider(fresh_upstream)},
-        routing={"circuit_breaker": {"consecutive_failures": 2, "cooldown": "500ms", "max_cooldown": "500ms"}},
+        # The cooldown outlasts the request made while the circuit is open, even on a busy host.
+        routing={"circuit_breaker": {"consecutive_failures": 2, "cooldown": "2s", "max_cooldown": "2s"}},
         models={"chat": {"deployments": [dep("a"), dep("b")]}},
     )
     for _ in range(2):  # the next request to reach the upstream fails: a's attempt, then b serves
         fresh_upstream.fail_next(1, status=500)
         assert served(gateway, "chat") == ("fake/b", "2")
     assert served(gateway, "chat") == ("fake/b", "1")  # open: a is skipped
-    time.sleep(0.7)
+    time.sleep(2.2)
     assert served(gateway, "chat") == ("fake/a", "1")  # the probe succeeded
     assert served(gateway, "chat") == ("fake/a", "1")  # and the circuit is closed
 
