@@ -1,10 +1,11 @@
 """`HTTPTransport`: how the HTTP provider adapters POST to their upstream, with aiohttp's errors translated.
 
 Every adapter keeps its URLs, headers and wire formats; this module owns what they share: the POST on
-the gateway's shared session (only the connect timeout is aiohttp's; the first-byte and total deadlines
-are the gateway's `DeadlineWheel`, passed in `Deadlines`), the mapping of aiohttp and timeout errors
-into the error tree, and reading a bounded error body on a status >= 300, handed to the adapter's own
-`StatusErrorFactory`.
+the gateway's shared session (through `upstream_post`: aiohttp without `ClientSession._request`; only
+the connect timeout is aiohttp's; the first-byte and total deadlines are the gateway's `DeadlineWheel`,
+passed in `Deadlines`), the mapping of aiohttp and timeout errors into the error tree, and reading a
+bounded error body on a status >= 300 (a 3xx included: redirects are not followed), handed to the
+adapter's own `StatusErrorFactory`.
 
     UpstreamConnectError    cannot connect, connection failed before the response headers
     UpstreamTimeout         connect timeout; first-byte or total deadline passed
@@ -24,6 +25,7 @@ import aiohttp
 import orjson
 from yarl import URL
 
+from providers.aiohttp_connector import upstream_post
 from providers.base import Deadlines
 from providers.errors import UpstreamConnectError, UpstreamError, UpstreamProtocolError, UpstreamTimeout
 
@@ -44,10 +46,11 @@ S = TypeVar("S", bound=_Primed)
 class HTTPTransport:
     """POSTs for one provider on the gateway's shared session (which it never closes)."""
 
-    __slots__ = ("_session", "_status_error", "_timeouts")
+    __slots__ = ("_post", "_session", "_status_error", "_timeouts")
 
     def __init__(self, session: aiohttp.ClientSession, status_error: StatusErrorFactory) -> None:
         self._session = session
+        self._post = upstream_post(session)
         self._status_error = status_error
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
 
@@ -57,7 +60,7 @@ class HTTPTransport:
         Raises `UpstreamConnectError`, `UpstreamTimeout` (connect only: the caller sets the first-byte
         deadline), or the status error for a status >= 300, after closing the response."""
         try:
-            response = await self._session.post(url, data=data, headers=headers, timeout=self._timeout(deadlines))
+            response = await self._post(url, data, headers, self._timeout(deadlines))
         except aiohttp.ClientConnectorError as exc:
             raise UpstreamConnectError(f"cannot connect to upstream: {exc.os_error or exc}") from None
         except (aiohttp.ServerTimeoutError, aiohttp.ConnectionTimeoutError):
