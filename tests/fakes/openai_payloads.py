@@ -16,6 +16,7 @@ TOOL_CALL_ID = "call_fake_1"
 TOOL_ARGUMENTS = '{"city": "Paris"}'
 JSON_REPLY = '{"fake": true}'
 DEFAULT_EMBEDDING_DIMENSIONS = 8
+MAX_EMBEDDING_DIMENSIONS = 3072
 FAKE_MODEL_ID = "fake-model"
 
 _VALUED_BEHAVIOR = re.compile(r"(status|slow|delay-first|drop-after|late-end|words)-(\d+)")

@@ -344,6 +344,10 @@ class FakeOpenAI:
         items = payloads.embedding_inputs(body)
         if items is None:
             return _error_response(400, "'input' must be a non-empty string, list of strings or token arrays")
+        dimensions = body.get("dimensions")
+        if isinstance(dimensions, int) and dimensions > payloads.MAX_EMBEDDING_DIMENSIONS:
+            # As OpenAI (3,072 at most); hashing out a fuzzed 10**12 dimensions hung the fake.
+            return _error_response(400, f"'dimensions' must be at most {payloads.MAX_EMBEDDING_DIMENSIONS}")
         return await self._respond(request, behaviors, payloads.embeddings(body.get("model"), body, items))
 
     # ------------------------------------------------------------------------- response writers
