@@ -1,6 +1,7 @@
-"""`upstream_post`: the gateway's POST through aiohttp's request, connector and response, without
-`ClientSession._request` — the same request on the wire, pooled connections, aiohttp's errors, and
-`session.post` for a session that uses what only `_request` handles.
+"""`upstream_post`: the gateway's POST through aiohttp's connector and response, without
+`ClientSession._request` (and for a `bytes` body without `ClientRequest`) — the same request on the
+wire, pooled connections, aiohttp's errors, and `session.post` for a session that uses what only
+`_request` handles.
 
 A real aiohttp server on 127.0.0.1 echoes what it received; the client is the gateway's session.
 """
@@ -19,7 +20,7 @@ import pytest
 from aiohttp import web
 from yarl import URL
 
-from providers.aiohttp_connector import LeanResponse, _DirectPost, upstream_post, upstream_session
+from providers.aiohttp_connector import LeanResponse, _DirectPost, _RawPost, upstream_post, upstream_session
 
 TIMEOUT = aiohttp.ClientTimeout(total=None, connect=5, sock_connect=5)
 
@@ -52,7 +53,7 @@ async def _hangs_up(request: web.Request) -> web.Response:
 
 @asynccontextmanager
 async def server() -> AsyncIterator[URL]:
-    app = web.Application()
+    app = web.Application(client_max_size=64 << 20)
     app.router.add_post("/echo", _echo)
     app.router.add_post("/moved", _moved)
     app.router.add_post("/hangs-up", _hangs_up)
@@ -83,7 +84,7 @@ def test_the_gateway_session_posts_directly_and_the_upstream_gets_the_same_reque
     async def main() -> tuple[list[dict[str, Any]], list[dict[str, Any]], type]:
         async with server() as base, upstream_session(limit=0) as session:
             post = upstream_post(session)
-            assert isinstance(post, _DirectPost)
+            assert isinstance(post, _RawPost)
             headers = {"Authorization": "Bearer sk-up", "Content-Type": "application/json", "X-Extra": "1"}
             direct, kind = [], type(None)
             for body in (b'{"model":"m"}', b'{"model":"n"}'):
@@ -95,9 +96,12 @@ def test_the_gateway_session_posts_directly_and_the_upstream_gets_the_same_reque
             )  # an async body, as the raw pass-through sends
             direct.append(await _json(streamed))
             reference = []
-            for body in (b'{"model":"m"}',):
+            for body in (b'{"model":"m"}', b'{"model":"n"}'):
                 async with session.post(base / "echo", data=body, headers=headers, timeout=TIMEOUT) as response:
                     reference.append(orjson.loads(await response.read()))
+            # The same request through ClientRequest (what a non-bytes body takes).
+            through_request = await _json(await _DirectPost(session)(base / "echo", b'{"model":"m"}', headers, TIMEOUT))
+            reference.append(through_request)
             return direct, reference, kind
 
     direct, reference, kind = asyncio.run(asyncio.wait_for(main(), 20))
@@ -108,8 +112,11 @@ def test_the_gateway_session_posts_directly_and_the_upstream_gets_the_same_reque
     assert streamed["body"] == '{"a":1}'
     assert first["headers"]["authorization"] == "Bearer sk-up"
     assert first["headers"]["x-extra"] == "1"
-    # The same headers as ClientSession.post writes for this session (no User-Agent, no Accept-Encoding).
-    assert first["headers"] == reference[0]["headers"]
+    # The same headers as ClientSession.post and ClientRequest write for this session (no User-Agent,
+    # no Accept-Encoding), Content-Length included.
+    assert first["headers"] == reference[0]["headers"] == reference[2]["headers"]
+    assert second["headers"] == reference[1]["headers"]
+    assert first["headers"]["content-length"] == "13"
     assert "user-agent" not in first["headers"] and "accept-encoding" not in first["headers"]
     # The connection went back to the pool and was reused.
     assert first["client_port"] == second["client_port"] == streamed["client_port"]
@@ -176,10 +183,49 @@ def test_a_session_using_what_only_client_session_handles_posts_through_it(name:
         async with server() as base, aiohttp.ClientSession(**settings) as session:
             post = upstream_post(session)
             response = await post(base / "echo", b'{"x":1}', {"Content-Type": "application/json"}, TIMEOUT)
-            return isinstance(post, _DirectPost), await _json(response)
+            return isinstance(post, (_DirectPost, _RawPost)), await _json(response)
 
     direct, echoed = asyncio.run(asyncio.wait_for(main(), 10))
     assert not direct
     assert echoed["body"] == '{"x":1}'
     if name == "default-headers":
         assert echoed["headers"]["x-default"] == "yes"
+
+
+def test_a_header_with_a_line_break_is_refused_before_anything_is_sent() -> None:
+    async def main() -> tuple[list[BaseException], int]:
+        async with server() as base, upstream_session(limit=0) as session:
+            post = upstream_post(session)
+            errors = []
+            for headers in ({"Authorization": "Bearer x\r\nX-Injected: 1"}, {"X-Bad\nName": "1"}):
+                try:
+                    await post(base / "echo", b"{}", headers, TIMEOUT)
+                except BaseException as exc:
+                    errors.append(exc)
+            assert session.connector is not None
+            return errors, len(session.connector._conns)  # no connection was taken for them
+
+    errors, pooled = asyncio.run(asyncio.wait_for(main(), 10))
+    assert len(errors) == 2 and all(isinstance(e, ValueError) for e in errors)
+    assert pooled == 0
+
+
+def test_a_body_larger_than_the_socket_buffers_and_many_urls_arrive_whole() -> None:
+    big = b'{"input":"' + b"x" * (8 << 20) + b'"}'
+
+    async def main() -> tuple[dict[str, Any], list[str], int]:
+        async with server() as base, upstream_session(limit=0) as session:
+            assert isinstance(upstream_post(session), _RawPost)
+            post = _RawPost(session, max_targets=3)  # the per-URL cache is bounded
+            echoed = await _json(await post(base / "echo", big, {}, TIMEOUT))
+            paths = []
+            for n in range(5):
+                answer = await _json(await post((base / "echo").with_query(model=str(n)), b"{}", {}, TIMEOUT))
+                paths.append(answer["path"])
+            return echoed, paths, len(post._targets)
+
+    echoed, paths, cached = asyncio.run(asyncio.wait_for(main(), 30))
+    assert len(echoed["body"]) == len(big) and echoed["headers"]["content-length"] == str(len(big))
+    assert echoed["headers"]["content-type"] == "application/octet-stream"  # as aiohttp, for bytes
+    assert paths == [f"/echo?model={n}" for n in range(5)]
+    assert cached <= 3
