@@ -15,8 +15,7 @@ from typing import Any
 import aiohttp
 import orjson
 import uvicorn
-from providers.aiohttp_connector import UpstreamPost, upstream_post, upstream_session
-from yarl import URL
+from providers.aiohttp_connector import upstream_session
 
 from benchmarks.services import FAST_UPSTREAM_MODEL, SLOW_UPSTREAM_MODEL, UPSTREAM_KEY
 
@@ -28,15 +27,13 @@ Send = Callable[[Message], Awaitable[None]]
 MODELS = {"bench": FAST_UPSTREAM_MODEL, "bench-slow": SLOW_UPSTREAM_MODEL}  # as in the gateway config
 _JSON = [(b"content-type", b"application/json")]
 _SSE = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
-_NO_TIMEOUT = aiohttp.ClientTimeout(total=None)
 
 
 class BareRelay:
     def __init__(self, upstream: str) -> None:
-        self.url = URL(upstream.rstrip("/") + "/chat/completions")
+        self.url = upstream.rstrip("/") + "/chat/completions"
         self.headers = {"Content-Type": "application/json", "Authorization": f"Bearer {UPSTREAM_KEY}"}
         self.session: aiohttp.ClientSession | None = None
-        self.post: UpstreamPost | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -49,16 +46,14 @@ class BareRelay:
 
     async def lifespan(self, receive: Receive, send: Send) -> None:
         await receive()  # lifespan.startup
-        # The gateway's session and POST (see providers/aiohttp_connector.py), so the relay stays the floor.
-        self.session = upstream_session(limit=0)
-        self.post = upstream_post(self.session)
+        self.session = upstream_session(limit=0)  # the gateway's: see providers/aiohttp_connector.py
         await send({"type": "lifespan.startup.complete"})
         await receive()  # lifespan.shutdown
         await self.session.close()
         await send({"type": "lifespan.shutdown.complete"})
 
     async def chat(self, receive: Receive, send: Send) -> None:
-        assert self.post is not None
+        assert self.session is not None
         body, more = b"", True
         while more:
             message = await receive()
@@ -66,8 +61,7 @@ class BareRelay:
             more = message.get("more_body", False)
         request = orjson.loads(body)
         request["model"] = MODELS.get(request.get("model"), request.get("model"))
-        resp = await self.post(self.url, orjson.dumps(request), self.headers, _NO_TIMEOUT)
-        try:
+        async with self.session.post(self.url, data=orjson.dumps(request), headers=self.headers) as resp:
             if not request.get("stream"):
                 data = await resp.read()
                 headers = [*_JSON, (b"content-length", b"%d" % len(data))]
@@ -77,7 +71,6 @@ class BareRelay:
             await send({"type": "http.response.start", "status": resp.status, "headers": _SSE})
             async for chunk in resp.content.iter_any():
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        finally:
             resp.release()
         await send({"type": "http.response.body", "body": b""})
 
