@@ -25,9 +25,9 @@ import aiohttp
 import orjson
 from yarl import URL
 
-from providers.aiohttp_connector import upstream_post
 from providers.base import Deadlines
 from providers.errors import UpstreamConnectError, UpstreamError, UpstreamProtocolError, UpstreamTimeout
+from providers.upstream_post import upstream_post
 
 MAX_ERROR_BODY = 64 * 1024
 

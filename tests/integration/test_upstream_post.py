@@ -20,7 +20,8 @@ import pytest
 from aiohttp import web
 from yarl import URL
 
-from providers.aiohttp_connector import LeanResponse, _DirectPost, _RawPost, upstream_post, upstream_session
+from providers.aiohttp_connector import LeanResponse, upstream_session
+from providers.upstream_post import _DirectPost, _RawPost, upstream_post
 
 TIMEOUT = aiohttp.ClientTimeout(total=None, connect=5, sock_connect=5)
 
