@@ -22,6 +22,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp.client_proto import ResponseHandler
+from aiohttp.connector import Connection
 from aiohttp.helpers import TimerNoop
 from aiohttp.http_writer import _serialize_headers
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -142,21 +143,13 @@ class _DirectPost:
             session=self._session,
         )
         try:
-            try:
-                connection = await self._connector.connect(request, traces=[], timeout=timeout)
-            except TimeoutError as exc:
-                raise aiohttp.ConnectionTimeoutError(f"Connection timeout to host {request.url}") from exc
-            connection.protocol.set_response_params(read_timeout=timeout.sock_read, **self._response_params)  # type: ignore[union-attr]
+            connection = await self._connect(request, timeout)
             try:
                 response = await request.send(connection)
-                try:
-                    await response.start(connection)
-                except BaseException:
-                    response.close()
-                    raise
             except BaseException:
                 connection.close()
                 raise
+            return await _started(response, connection)
         except aiohttp.ClientError:
             raise
         except OSError as exc:
@@ -165,7 +158,26 @@ class _DirectPost:
             body = request._body
             if body is not None and not body.autoclose:
                 await body.close()
-        return response
+
+    async def _connect(self, request: aiohttp.ClientRequest, timeout: aiohttp.ClientTimeout) -> Connection:
+        """A pooled or new connection for `request`'s origin, its protocol set to read this response."""
+        try:
+            connection = await self._connector.connect(request, traces=[], timeout=timeout)
+        except TimeoutError as exc:
+            raise aiohttp.ConnectionTimeoutError(f"Connection timeout to host {request.url}") from exc
+        connection.protocol.set_response_params(read_timeout=timeout.sock_read, **self._response_params)  # type: ignore[union-attr]
+        return connection
+
+
+async def _started(response: aiohttp.ClientResponse, connection: Connection) -> aiohttp.ClientResponse:
+    """`response` with its status and headers read; on any failure both it and `connection` are closed."""
+    try:
+        await response.start(connection)
+    except BaseException:
+        response.close()
+        connection.close()
+        raise
+    return response
 
 
 class _Sent:
@@ -183,10 +195,11 @@ class _Target:
     __slots__ = ("connect_as", "host", "request_line")
 
     def __init__(self, url: URL, post: _DirectPost) -> None:
-        if url.host_port_subcomponent is None:
+        host = url.host_port_subcomponent
+        if host is None:
             raise aiohttp.InvalidURL(url)
         self.request_line = f"POST {url.raw_path_qs} HTTP/{post._version.major}.{post._version.minor}"
-        self.host = url.host_port_subcomponent
+        self.host = host
         # The connector reads only the URL's origin and the TLS settings of the request it connects for;
         # one body-less request per URL stands for every POST to it.
         self.connect_as = aiohttp.ClientRequest(
@@ -194,7 +207,7 @@ class _Target:
         )
 
 
-class _RawPost:
+class _RawPost(_DirectPost):
     """`_DirectPost` for a `bytes` body, without `ClientRequest`: the request's head is serialized by
     aiohttp's own header writer (which refuses CR and LF in names and values), written with the body in
     one call onto the pooled connection's transport, and read back by the session's response class and
@@ -203,23 +216,22 @@ class _RawPost:
     once. Any other body (a multipart upload's chunks), or a `Transfer-Encoding` header, goes through
     `_DirectPost`."""
 
-    __slots__ = ("_direct", "_max_targets", "_targets")
+    __slots__ = ("_max_targets", "_targets")
 
     def __init__(self, session: aiohttp.ClientSession, *, max_targets: int = 1024) -> None:
-        self._direct = _DirectPost(session)
+        super().__init__(session)
         self._targets: dict[URL, _Target] = {}
         self._max_targets = max_targets  # URLs with a model in the path (Gemini's) vary
 
     async def __call__(
         self, url: URL, data: Any, headers: dict[str, str], timeout: aiohttp.ClientTimeout
     ) -> aiohttp.ClientResponse:
-        direct = self._direct
         if type(data) is not bytes or type(url) is not URL:
-            return await direct(url, data, headers, timeout)
+            return await super().__call__(url, data, headers, timeout)
         head = CIMultiDict(headers)
         if "Transfer-Encoding" in head:
-            return await direct(url, data, headers, timeout)
-        if direct._session.closed:
+            return await super().__call__(url, data, headers, timeout)
+        if self._session.closed:
             raise RuntimeError("Session is closed")
         target = self._targets.get(url)
         if target is None:
@@ -228,59 +240,39 @@ class _RawPost:
         head.setdefault("Accept", "*/*")
         head.setdefault("Content-Type", "application/octet-stream")
         head["Content-Length"] = str(len(data))
-        wire = _serialize_headers(target.request_line, head)
+        request = _serialize_headers(target.request_line, head) + data
+        # Made before connecting: between the connection and `_started` only the write can fail.
+        response = self._response_class(
+            "POST",
+            url,
+            writer=None,
+            continue100=None,
+            timer=self._timer,
+            request_info=aiohttp.RequestInfo(url, "POST", CIMultiDictProxy(head), url),
+            traces=[],
+            loop=self._loop,
+            session=self._session,
+            stream_writer=_Sent(len(request)),  # type: ignore[arg-type]
+        )
         try:
-            return await self._send(direct, url, target, head, wire + data, timeout)
+            connection = await self._connect(target.connect_as, timeout)
+            try:
+                transport = connection.transport
+                if transport is None or transport.is_closing():
+                    raise aiohttp.ClientConnectionResetError("Cannot write to closing transport")
+                transport.write(request)
+                connection.protocol.start_timeout()  # type: ignore[union-attr]
+            except BaseException:
+                connection.close()
+                raise
+            return await _started(response, connection)
         except aiohttp.ClientError:
             raise
         except OSError as exc:
             raise _client_os_error(exc) from exc
 
-    @staticmethod
-    async def _send(
-        direct: _DirectPost,
-        url: URL,
-        target: _Target,
-        head: CIMultiDict[str],
-        request: bytes,
-        timeout: aiohttp.ClientTimeout,
-    ) -> aiohttp.ClientResponse:
-        try:
-            connection = await direct._connector.connect(target.connect_as, traces=[], timeout=timeout)
-        except TimeoutError as exc:
-            raise aiohttp.ConnectionTimeoutError(f"Connection timeout to host {url}") from exc
-        try:
-            protocol = connection.protocol
-            transport = None if protocol is None else protocol.transport
-            if protocol is None or transport is None or transport.is_closing():
-                raise aiohttp.ClientConnectionResetError("Cannot write to closing transport")
-            protocol.set_response_params(read_timeout=timeout.sock_read, **direct._response_params)
-            transport.write(request)
-            protocol.start_timeout()
-            response = direct._response_class(
-                "POST",
-                url,
-                writer=None,
-                continue100=None,
-                timer=direct._timer,
-                request_info=aiohttp.RequestInfo(url, "POST", CIMultiDictProxy(head), url),
-                traces=[],
-                loop=direct._loop,
-                session=direct._session,
-                stream_writer=_Sent(len(request)),  # type: ignore[arg-type]
-            )
-            try:
-                await response.start(connection)
-            except BaseException:
-                response.close()
-                raise
-        except BaseException:
-            connection.close()
-            raise
-        return response
-
     def _target(self, url: URL) -> _Target:
         if len(self._targets) >= self._max_targets:
             self._targets.clear()
-        target = self._targets[url] = _Target(url, self._direct)
+        target = self._targets[url] = _Target(url, self)
         return target

@@ -1,4 +1,5 @@
-"""Real servers for integration tests: a Redis server and the gateway as a subprocess."""
+"""Real servers for integration tests: a Redis server, the gateway as a subprocess, and an aiohttp app on
+the test's own event loop."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,8 @@ from typing import Any
 import httpx
 import openai
 import yaml
+from aiohttp import web
+from yarl import URL
 
 from gateway.store import redis_server_binary
 
@@ -24,6 +29,20 @@ TENANT_KEY = "sk-test-tenant-key"
 OTHER_KEY = "sk-test-other-key"
 ADMIN_KEY = "sk-test-admin-key"
 UPSTREAM_KEY = "sk-upstream"
+
+
+@asynccontextmanager
+async def serve_app(app: web.Application) -> AsyncIterator[URL]:
+    """`app` served on 127.0.0.1 (a free port) in the running loop; yields its base URL."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield URL(f"http://127.0.0.1:{port}")
+    finally:
+        await runner.cleanup()
 
 
 def free_port() -> int:

@@ -18,6 +18,7 @@ from aiohttp import web
 from aiohttp.streams import StreamReader
 
 from providers.aiohttp_connector import LeanStreamReader, QuietResumeHandler, upstream_connector, upstream_session
+from tests.servers import serve_app
 
 CHUNK = b"data: " + b"x" * 200 + b"\n\n"
 
@@ -26,15 +27,8 @@ CHUNK = b"data: " + b"x" * 200 + b"\n\n"
 async def server(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> AsyncIterator[str]:
     app = web.Application()
     app.router.add_get("/", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        await runner.cleanup()
+    async with serve_app(app) as base:
+        yield f"{base}/"
 
 
 def session() -> aiohttp.ClientSession:

@@ -22,6 +22,7 @@ from yarl import URL
 
 from providers.aiohttp_connector import LeanResponse, upstream_session
 from providers.upstream_post import _DirectPost, _RawPost, upstream_post
+from tests.servers import serve_app
 
 TIMEOUT = aiohttp.ClientTimeout(total=None, connect=5, sock_connect=5)
 
@@ -58,15 +59,8 @@ async def server() -> AsyncIterator[URL]:
     app.router.add_post("/echo", _echo)
     app.router.add_post("/moved", _moved)
     app.router.add_post("/hangs-up", _hangs_up)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield URL(f"http://127.0.0.1:{port}")
-    finally:
-        await runner.cleanup()
+    async with serve_app(app) as base:
+        yield base
 
 
 async def _json(response: aiohttp.ClientResponse) -> dict[str, Any]:
