@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Collection
 from typing import Any
 
@@ -88,7 +87,7 @@ def plan_route(
     decision = router.decide(route, policy, route.state_for(policy), request)
     if only is not None:
         order = tuple(name for name in decision.order if name in only)
-        decision = dataclasses.replace(decision, order=order, max_attempts=min(decision.max_attempts, len(order)))
+        decision = decision.replace(order=order, max_attempts=min(decision.max_attempts, len(order)))
     if decision.order:
         return decision
     reasons = [f"{name} ({route.by_name[name].upstream_model}) {why}" for name, why in decision.excluded]

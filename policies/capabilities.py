@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Any, Final
+
+from policies.frozen_record import FrozenRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,17 +33,40 @@ class Capabilities:
 UNKNOWN = Capabilities()
 
 
-@dataclass(frozen=True, slots=True)
-class Requirements:
-    chat: bool = False
-    embeddings: bool = False
-    tools: bool = False
-    vision: bool = False
-    json_mode: bool = False
-    streaming: bool = False
-    max_output: int | None = None
-    prompt_bytes: int = 0
+class Requirements(FrozenRecord):
+    """What one request needs from a deployment (built per request: see `policies.frozen_record`)."""
+
+    _fields = ("chat", "embeddings", "tools", "vision", "json_mode", "streaming", "max_output", "prompt_bytes")
+    chat: Final[bool]
+    embeddings: Final[bool]
+    tools: Final[bool]
+    vision: Final[bool]
+    json_mode: Final[bool]
+    streaming: Final[bool]
+    max_output: Final[int | None]
+    prompt_bytes: Final[int]
     """Size of the request body: tokens never outnumber bytes, so a body this small fits unseen."""
+
+    def __init__(
+        self,
+        *,
+        chat: bool = False,
+        embeddings: bool = False,
+        tools: bool = False,
+        vision: bool = False,
+        json_mode: bool = False,
+        streaming: bool = False,
+        max_output: int | None = None,
+        prompt_bytes: int = 0,
+    ) -> None:
+        self.chat = chat
+        self.embeddings = embeddings
+        self.tools = tools
+        self.vision = vision
+        self.json_mode = json_mode
+        self.streaming = streaming
+        self.max_output = max_output
+        self.prompt_bytes = prompt_bytes
 
 
 _FLAGS = (

@@ -10,8 +10,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Final
 
 from policies.capabilities import UNKNOWN, Capabilities, Requirements
+from policies.frozen_record import FrozenRecord
 from policies.pricing import TOKENS_PER_RATE, PriceSchedule
 
 CAPABILITY_FLAGS = ("chat", "embeddings", "tools", "vision", "json_mode", "streaming")
@@ -100,32 +102,72 @@ NO_LATENCY = LatencyView()
 
 
 NO_REQUIREMENTS = Requirements()
+_NO_NAMES: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True, slots=True)
-class RequestView:
-    """One request as routing sees it (built per request)."""
+class RequestView(FrozenRecord):
+    """One request as routing sees it (built per request: see `policies.frozen_record`)."""
 
-    requirements: Requirements = NO_REQUIREMENTS
-    max_output_tokens: int = 0
+    _fields = (
+        "requirements",
+        "max_output_tokens",
+        "prompt_tokens",
+        "count_prompt_tokens",
+        "tenant",
+        "allow",
+        "deny",
+        "local_only",
+        "price_ceiling_micro",
+        "regions",
+        "required_tags",
+    )
+    requirements: Final[Requirements]
+    max_output_tokens: Final[int]
     """The output bound used for cost estimates (the request's `max_tokens`, else the config default)."""
-    prompt_tokens: int | None = None
+    prompt_tokens: Final[int | None]
     """Prompt tokens when already counted; None: `count_prompt_tokens` counts them when needed."""
-    count_prompt_tokens: Callable[[], int] | None = None
+    count_prompt_tokens: Final[Callable[[], int] | None]
     """Counts prompt tokens on demand (it should cache: it may be called more than once)."""
-    tenant: str | None = None
-    allow: frozenset[str] | None = None
+    tenant: Final[str | None]
+    allow: Final[frozenset[str] | None]
     """Deployment, provider or provider-kind names the tenant may use; None: all."""
-    deny: frozenset[str] = frozenset()
+    deny: Final[frozenset[str]]
     """Deployment, provider or provider-kind names the tenant must not use; wins over `allow`."""
-    local_only: bool = False
+    local_only: Final[bool]
     """Never send this request outside our own deployments (data must not leave)."""
-    price_ceiling_micro: int | None = None
+    price_ceiling_micro: Final[int | None]
     """The most this request may cost (micro-USD); deployments estimated above it are excluded."""
-    regions: frozenset[str] | None = None
+    regions: Final[frozenset[str] | None]
     """Regions the request may be served in (data residency); None: any, including unknown."""
-    required_tags: frozenset[str] = frozenset()
+    required_tags: Final[frozenset[str]]
     """Tags a deployment must all carry."""
+
+    def __init__(
+        self,
+        *,
+        requirements: Requirements = NO_REQUIREMENTS,
+        max_output_tokens: int = 0,
+        prompt_tokens: int | None = None,
+        count_prompt_tokens: Callable[[], int] | None = None,
+        tenant: str | None = None,
+        allow: frozenset[str] | None = None,
+        deny: frozenset[str] = _NO_NAMES,
+        local_only: bool = False,
+        price_ceiling_micro: int | None = None,
+        regions: frozenset[str] | None = None,
+        required_tags: frozenset[str] = _NO_NAMES,
+    ) -> None:
+        self.requirements = requirements
+        self.max_output_tokens = max_output_tokens
+        self.prompt_tokens = prompt_tokens
+        self.count_prompt_tokens = count_prompt_tokens
+        self.tenant = tenant
+        self.allow = allow
+        self.deny = deny
+        self.local_only = local_only
+        self.price_ceiling_micro = price_ceiling_micro
+        self.regions = regions
+        self.required_tags = required_tags
 
     @property
     def stream(self) -> bool:

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Final
 
 from policies.candidates import Timeouts
+from policies.frozen_record import FrozenRecord
 
 
-@dataclass(frozen=True, slots=True)
-class AttemptWindow:
-    """Absolute instants on the caller's clock for one attempt."""
+class AttemptWindow(FrozenRecord):
+    """Absolute instants on the caller's clock for one attempt (built per attempt: see `policies.frozen_record`)."""
 
-    connect_timeout: float
-    first_byte_at: float
-    total_at: float
+    _fields = ("connect_timeout", "first_byte_at", "total_at")
+    connect_timeout: Final[float]
+    first_byte_at: Final[float]
+    total_at: Final[float]
+
+    def __init__(self, *, connect_timeout: float, first_byte_at: float, total_at: float) -> None:
+        self.connect_timeout = connect_timeout
+        self.first_byte_at = first_byte_at
+        self.total_at = total_at
 
 
 def attempt_window(now: float, started: float, timeouts: Timeouts) -> AttemptWindow | None:

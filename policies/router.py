@@ -11,10 +11,11 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import NamedTuple, Protocol, TypeAlias, cast
+from typing import Final, NamedTuple, Protocol, TypeAlias, cast
 
 from policies.candidates import Candidate, RoutePlan, Timeouts
 from policies.constraints import Availability, eligible
+from policies.frozen_record import FrozenRecord
 from policies.observations import IDLE, DeploymentView, LatencyView, LoadView, RequestView, estimated_costs
 from policies.strategies import (
     least_load,
@@ -94,23 +95,46 @@ class Explained:
     """The exclusion reason; None when eligible."""
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(FrozenRecord):
     """Where to send one request: `attempts` in turn (or `order` when failover may go further);
-    `explain` says why, for every deployment of the model."""
+    `explain` says why, for every deployment of the model. Built per request: see `policies.frozen_record`."""
 
-    strategy: str
-    order: tuple[str, ...]
+    _fields = (
+        "strategy", "order", "max_attempts", "ranking", "excluded", "unhealthy", "deployments", "retry_after_s"
+    )  # fmt: skip
+    strategy: Final[str]
+    order: Final[tuple[str, ...]]
     """Every eligible deployment, best first (healthy ones before unhealthy ones)."""
-    max_attempts: int
+    max_attempts: Final[int]
     """How many of `order` to try at most: the policy's max_attempts, capped at len(order)."""
-    ranking: Ranking
+    ranking: Final[Ranking]
     """The strategy's own ranking, before unhealthy servers were moved last."""
-    excluded: tuple[tuple[str, str], ...]
-    unhealthy: frozenset[str]
-    deployments: Sequence[DeploymentView]
-    retry_after_s: float | None = None
+    excluded: Final[tuple[tuple[str, str], ...]]
+    unhealthy: Final[frozenset[str]]
+    deployments: Final[Sequence[DeploymentView]]
+    retry_after_s: Final[float | None]
     """When `order` is empty only because of circuit breakers: seconds until one may be tried."""
+
+    def __init__(
+        self,
+        *,
+        strategy: str,
+        order: tuple[str, ...],
+        max_attempts: int,
+        ranking: Ranking,
+        excluded: tuple[tuple[str, str], ...],
+        unhealthy: frozenset[str],
+        deployments: Sequence[DeploymentView],
+        retry_after_s: float | None = None,
+    ) -> None:
+        self.strategy = strategy
+        self.order = order
+        self.max_attempts = max_attempts
+        self.ranking = ranking
+        self.excluded = excluded
+        self.unhealthy = unhealthy
+        self.deployments = deployments
+        self.retry_after_s = retry_after_s
 
     @property
     def attempts(self) -> tuple[str, ...]:

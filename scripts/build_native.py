@@ -71,6 +71,7 @@ MODULES = [
     "policies/retry.py",
     "policies/retry_budget.py",
     "policies/hedging.py",
+    "policies/frozen_record.py",
     "policies/observations.py",
     "policies/capabilities.py",
     "policies/admission_lease.py",

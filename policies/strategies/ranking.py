@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
 
+from policies.frozen_record import FrozenRecord
 from policies.observations import LatencyView
 
 LatencyMetric = Literal["auto", "ttft", "total"]
@@ -14,20 +14,24 @@ LatencyMetric = Literal["auto", "ttft", "total"]
 LATENCY_METRICS: frozenset[str] = frozenset({"auto", "ttft", "total"})
 
 
-@dataclass(frozen=True, slots=True)
-class Ranking:
+class Ranking(FrozenRecord):
     """Deployment names best first, with one score and one short reason per name (for `explain`).
 
     A score's meaning is the strategy's (a cost, a latency, a queue length); None where it has none.
+    Built per request: see `policies.frozen_record`.
     """
 
-    order: tuple[str, ...]
-    scores: tuple[float | None, ...]
-    why: tuple[str, ...]
+    _fields = ("order", "scores", "why")
+    order: Final[tuple[str, ...]]
+    scores: Final[tuple[float | None, ...]]
+    why: Final[tuple[str, ...]]
 
-    def __post_init__(self) -> None:
-        if not len(self.order) == len(self.scores) == len(self.why):
+    def __init__(self, *, order: tuple[str, ...], scores: tuple[float | None, ...], why: tuple[str, ...]) -> None:
+        if not len(order) == len(scores) == len(why):
             raise ValueError("a ranking needs one score and one reason per deployment")
+        self.order = order
+        self.scores = scores
+        self.why = why
 
 
 def uses_ttft(metric: LatencyMetric, stream: bool) -> bool:
