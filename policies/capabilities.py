@@ -37,6 +37,7 @@ class Requirements(FrozenRecord):
     """What one request needs from a deployment (built per request: see `policies.frozen_record`)."""
 
     _fields = ("chat", "embeddings", "tools", "vision", "json_mode", "streaming", "max_output", "prompt_bytes")
+    __slots__ = _fields
     chat: Final[bool]
     embeddings: Final[bool]
     tools: Final[bool]

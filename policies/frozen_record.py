@@ -8,6 +8,8 @@ instructions (`python -m benchmarks.instructions`, callgrind's per-function coun
 built per request are plain classes: their own `__init__`, each attribute declared `Final` (a compiled
 class refuses to set it again, with `AttributeError`; interpreted, mypy refuses it), and this base for
 what a dataclass also gave them: a repr, equality and a hash over `_fields`, and `replace()`.
+Each subclass sets `__slots__ = _fields`, so that interpreted (`SWITCHYARD_NATIVE=0`) a record has no `__dict__`
+either.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ R = TypeVar("R", bound="FrozenRecord")
 
 
 class FrozenRecord:
+    __slots__ = ()
     _fields: ClassVar[tuple[str, ...]] = ()
     """The attributes, in `__init__`'s order; each `__init__` takes them all by keyword."""
 

@@ -121,6 +121,7 @@ class RequestView(FrozenRecord):
         "regions",
         "required_tags",
     )
+    __slots__ = _fields
     requirements: Final[Requirements]
     max_output_tokens: Final[int]
     """The output bound used for cost estimates (the request's `max_tokens`, else the config default)."""

@@ -12,6 +12,7 @@ class AttemptWindow(FrozenRecord):
     """Absolute instants on the caller's clock for one attempt (built per attempt: see `policies.frozen_record`)."""
 
     _fields = ("connect_timeout", "first_byte_at", "total_at")
+    __slots__ = _fields
     connect_timeout: Final[float]
     first_byte_at: Final[float]
     total_at: Final[float]

@@ -102,6 +102,7 @@ class Decision(FrozenRecord):
     _fields = (
         "strategy", "order", "max_attempts", "ranking", "excluded", "unhealthy", "deployments", "retry_after_s"
     )  # fmt: skip
+    __slots__ = _fields
     strategy: Final[str]
     order: Final[tuple[str, ...]]
     """Every eligible deployment, best first (healthy ones before unhealthy ones)."""

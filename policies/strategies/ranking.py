@@ -22,6 +22,7 @@ class Ranking(FrozenRecord):
     """
 
     _fields = ("order", "scores", "why")
+    __slots__ = _fields
     order: Final[tuple[str, ...]]
     scores: Final[tuple[float | None, ...]]
     why: Final[tuple[str, ...]]

@@ -41,6 +41,7 @@ def test_fields_are_the_constructor_and_the_values_round_trip(record: FrozenReco
     assert hash(copy) == hash(record)
     assert repr(copy) == repr(record)
     assert repr(record).startswith(f"{type(record).__name__}({record._fields[0]}=")
+    assert not hasattr(record, "__dict__")  # slots, compiled or not
     if not COMPILED:  # the interpreted __init__ can be read: it takes exactly the fields
         assert tuple(inspect.signature(type(record)).parameters) == record._fields
 
