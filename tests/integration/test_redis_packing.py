@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 from typing import Any
 
 import pytest
 from redis.asyncio.connection import Connection, UnixDomainSocketConnection
 from redis.exceptions import DataError
 
-from gateway.store import _client, hiredis_packing
+from gateway.store import DRIVER_INFO, _client, hiredis_packing
 
 COMMANDS: list[tuple[Any, ...]] = [
     ("SET", "k", 1),
@@ -58,6 +59,28 @@ def test_round_trips_through_a_real_redis(redis_url: str) -> None:
             assert connection.__class__.__name__.startswith("Hiredis")
             await client.connection_pool.release(connection)
             await client.delete("packing:k", "packing:h", "packing:n")
+        finally:
+            await client.aclose()
+
+    asyncio.run(main())
+
+
+def test_new_connections_share_the_driver_info_looked_up_once(redis_url: str) -> None:
+    """Every connection of the store's pool carries the one DriverInfo built at import (redis-py would
+    otherwise ask importlib.metadata for its version per connection), and still tells Redis who it is."""
+
+    async def main() -> None:
+        client = _client(redis_url)
+        try:
+            first, second = [await client.connection_pool.get_connection() for _ in range(2)]
+            assert first is not second
+            assert first.driver_info is DRIVER_INFO and second.driver_info is DRIVER_INFO
+            assert DRIVER_INFO.lib_version == importlib.metadata.version("redis")
+            info = await client.client_info()  # LIB-VER is sent only to Redis 7.2 and later, which keeps it
+            if "lib-ver" in info:
+                assert info["lib-ver"] == DRIVER_INFO.lib_version and info["lib-name"] == "redis-py"
+            for connection in (first, second):
+                await client.connection_pool.release(connection)
         finally:
             await client.aclose()
 
