@@ -61,6 +61,7 @@ MODULES = [
     "gateway/ratelimit_headers.py",
     "gateway/accounting.py",
     "gateway/admission_rules.py",
+    "gateway/archive/entries.py",
     # the routing decisions and the health bookkeeping they read
     "policies/router.py",
     "policies/constraints.py",

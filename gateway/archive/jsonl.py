@@ -10,13 +10,12 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
-from functools import lru_cache
 from pathlib import Path
 
+from gateway.archive.entries import UNREADABLE_DIR, lines_by_folder
 from gateway.archive.sink import ArchiveEntry
 
-UNREADABLE_DIR = "unreadable"
+__all__ = ["UNREADABLE_DIR", "JsonlSink"]
 
 
 class JsonlSink:
@@ -27,25 +26,13 @@ class JsonlSink:
 
     async def write(self, tenant: str, entries: Sequence[ArchiveEntry]) -> None:
         """Append the entries' lines, flush and fsync each file (and any new directory); raises OSError."""
-        by_folder: dict[str, list[bytes]] = {}
-        for entry in entries:
-            if entry.event is None:
-                folder = UNREADABLE_DIR
-            else:
-                folder = _day_folder(int(float(entry.event["ts"]) // 86400))
-            # the event's own JSON, as the ledger wrote it: no second encoding
-            by_folder.setdefault(folder, []).append(entry.raw)
+        by_folder = lines_by_folder(entries)
         if by_folder:
             lines = {self.directory / folder / self._file: batch for folder, batch in by_folder.items()}
             await asyncio.to_thread(_append_durably, lines)
 
     async def aclose(self) -> None:
         return None
-
-
-@lru_cache(maxsize=64)
-def _day_folder(day: int) -> str:
-    return datetime.fromtimestamp(day * 86400, UTC).strftime("%Y-%m-%d")
 
 
 def _append_durably(lines: Mapping[Path, Sequence[bytes]]) -> None:
