@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
+import orjson
+
 from gateway.admission_rules import NO_TICKET, Ticket, reservation_keys, safe, spend_key
 from gateway.admission_scripts import RELEASE_LUA
 from gateway.config.tenancy import RetentionConfig
@@ -177,17 +179,43 @@ def settlement(record: UsageRecord, ticket: Ticket, retention: RetentionConfig) 
     return settle
 
 
-def script_args(tenant: str, items: list[tuple[str, bytes, bytes]], dedupe_seconds: int, maxlen: int) -> list[Any]:
-    """The EVALSHA arguments for one tenant's (request id, event JSON, settlement JSON) triples."""
-    keys = [usage_stream_key(tenant), *(dedupe_key(tenant, rid) for rid, _, _ in items)]
+Entry = tuple[UsageRecord, dict[str, Any]]
+"""A record and its settlement (see `settlement()`)."""
+
+
+def settlements(pairs: list[tuple[UsageRecord, Ticket]], retention: RetentionConfig) -> list[Entry]:
+    return [(record, settlement(record, ticket, retention)) for record, ticket in pairs]
+
+
+def tenant_chunks(items: list[Any], per_script: int) -> list[tuple[str, list[Any]]]:
+    """`items` (tuples whose first member is a record) by tenant, in chunks of at most `per_script`."""
+    by_tenant: dict[str, list[Any]] = {}
+    for item in items:
+        record: UsageRecord = item[0]
+        by_tenant.setdefault(record.tenant, []).append(item)
+    return [
+        (tenant, mine[start : start + per_script])
+        for tenant, mine in by_tenant.items()
+        for start in range(0, len(mine), per_script)
+    ]
+
+
+def script_args(tenant: str, entries: list[Entry], dedupe_seconds: int, maxlen: int) -> list[Any]:
+    """The EVALSHA arguments for one tenant's entries: each record's event JSON and settlement JSON."""
+    keys: list[Any] = [len(entries) + 1, usage_stream_key(tenant)]
     args: list[Any] = [dedupe_seconds, maxlen, *reservation_keys(tenant)]
-    for _, event, settle in items:
-        args.extend((event, settle))
-    return [len(keys), *keys, *args]
+    for record, settle in entries:
+        keys.append(dedupe_key(tenant, record.request_id))
+        args.append(orjson.dumps(record))
+        args.append(orjson.dumps(settle))
+    return keys + args
 
 
-def alerts_from(tenant: str, settles: dict[str, dict[str, Any]], reply: list[Any]) -> list[Alert]:
-    """The thresholds crossed, from the script's [rid, spend key, spend after] triples."""
+def alerts_from(tenant: str, entries: list[Entry], reply: list[Any]) -> list[Alert]:
+    """The thresholds crossed, from the script's [rid, spend key, spend after] triples for `entries`."""
+    if not reply:
+        return []
+    settles = {record.request_id: settle for record, settle in entries}
     found: list[Alert] = []
     for rid, key, after in reply:
         settle = settles.get(rid.decode() if isinstance(rid, bytes) else rid)

@@ -30,10 +30,13 @@ from gateway.settlement import (
     SETTLE_SCRIPT,
     SETTLE_SHA,
     Alert,
+    Entry,
     alerts_from,
     dedupe_key,
     script_args,
     settlement,
+    settlements,
+    tenant_chunks,
     usage_stream_key,
 )
 from gateway.usage_record import UsageRecord
@@ -50,9 +53,6 @@ _PER_SCRIPT = 16
 _QUEUE_LIMIT = 100_000
 _REPLAY_EVERY = 2.0
 _LINGER = 0.05
-
-Entry = tuple[UsageRecord, dict[str, Any]]
-"""A record and its settlement (see `settlement()`)."""
 
 
 class UsageLedger:
@@ -116,7 +116,7 @@ class UsageLedger:
         return record, settlement(record, ticket, self._retention)
 
     def _entries(self, pairs: list[tuple[UsageRecord, Ticket]]) -> list[Entry]:
-        return [self._entry(record, ticket) for record, ticket in pairs]
+        return settlements(pairs, self._retention)
 
     def _drain_queue(self, limit: int) -> list[tuple[UsageRecord, Ticket]]:
         pending = self._pending
@@ -139,12 +139,8 @@ class UsageLedger:
         """Write a batch one script call at a time, each prepared just before it is sent: the event loop
         serves requests between the calls instead of waiting for the whole batch's settlements and JSON
         (a batch of a few hundred records held it ~1 ms)."""
-        by_tenant: dict[str, list[tuple[UsageRecord, Ticket]]] = {}
-        for pair in batch:
-            by_tenant.setdefault(pair[0].tenant, []).append(pair)
-        for pairs in by_tenant.values():
-            for start in range(0, len(pairs), _PER_SCRIPT):
-                await self._write(self._entries(pairs[start : start + _PER_SCRIPT]))
+        for _, pairs in tenant_chunks(batch, _PER_SCRIPT):
+            await self._write(self._entries(pairs))
 
     async def _run(self) -> None:
         await self._replay_spool()
@@ -177,24 +173,9 @@ class UsageLedger:
         """Script calls of at most `_PER_SCRIPT` records of one tenant, all in one round trip (EVALSHA;
         the script is loaded on first use and after a Redis restart). Redis runs a script without
         interruption: short ones let the admission calls of requests in flight in between."""
-        by_tenant: dict[str, list[Entry]] = {}
-        for entry in batch:
-            by_tenant.setdefault(entry[0].tenant, []).append(entry)
-        chunks = [
-            (tenant, entries[start : start + _PER_SCRIPT])
-            for tenant, entries in by_tenant.items()
-            for start in range(0, len(entries), _PER_SCRIPT)
-        ]
-        calls = [
-            script_args(
-                tenant,
-                [(r.request_id, orjson.dumps(r), orjson.dumps(s)) for r, s in entries],
-                _DEDUPE_SECONDS,
-                _STREAM_MAXLEN,
-            )
-            for tenant, entries in chunks
-        ]
-        new_tenants = [t for t in by_tenant if t not in self._known_tenants]
+        chunks = tenant_chunks(batch, _PER_SCRIPT)
+        calls = [script_args(tenant, entries, _DEDUPE_SECONDS, _STREAM_MAXLEN) for tenant, entries in chunks]
+        new_tenants = [t for t in dict.fromkeys(tenant for tenant, _ in chunks) if t not in self._known_tenants]
         try:
             replies = await self._evalsha_all(calls, new_tenants)
         except NoScriptError:
@@ -204,7 +185,7 @@ class UsageLedger:
         self.written += len(batch)
         if self._on_alert is not None:
             for (tenant, entries), reply in zip(chunks, replies, strict=True):
-                for alert in alerts_from(tenant, {r.request_id: s for r, s in entries}, reply or []):
+                for alert in alerts_from(tenant, entries, reply or []):
                     self._on_alert(alert)
 
     async def _evalsha_all(self, calls: list[list[Any]], new_tenants: list[str]) -> list[Any]:
