@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from gateway.asgi_headers import header as header  # re-exported: the hot path's helpers are here
 from providers.errors import GatewayError, InvalidRequest, PayloadTooLarge, error_body
 
 Scope = MutableMapping[str, Any]
@@ -18,22 +19,6 @@ JSON = b"application/json"
 
 class ClientGone(Exception):
     """The client disconnected before the request was read: nothing to answer."""
-
-
-_HEADER_INDEX = "switchyard.headers"
-"""Where `header` keeps the scope's headers by name, built on its first call for the request."""
-
-
-def header(scope: Scope, name: bytes) -> bytes | None:
-    """The first value of header `name` (lower case, as ASGI gives names), or None."""
-    index = scope.get(_HEADER_INDEX)
-    if index is None:
-        # Built in C from the end, so a repeated header keeps its first value. A request looks up 3-4
-        # headers, most of them absent: a scan of the SDK's dozen headers each time cost 3x this.
-        headers = scope["headers"]
-        index = scope[_HEADER_INDEX] = dict(reversed(headers if isinstance(headers, list) else list(headers)))
-    value = index.get(name)
-    return None if value is None else bytes(value)
 
 
 async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Protocol, runtime_checkable
 from pydantic import BeforeValidator, Field
 
 from providers.deadline import DeadlineWheel
+from providers.usage_counts import openai_counts
 
 # `enabled: "${OPENAI_API_KEY:+true}"` interpolates to "" when the variable is unset: read that as off.
 EnvFlag = Annotated[bool, BeforeValidator(lambda v: False if v == "" else v)]
@@ -68,27 +69,9 @@ class Usage:
 
     @classmethod
     def from_openai(cls, usage: Any) -> Usage | None:
-        """Read OpenAI's `usage` object; None when absent or not an object."""
-        if not isinstance(usage, dict):
-            return None
-        # Every response is read here: a token count is kept if it is an int >= 0 (else 0), checked inline.
-        prompt = usage.get("prompt_tokens")
-        completion = usage.get("completion_tokens")
-        cached = reasoning = 0
-        details = usage.get("prompt_tokens_details")
-        if details and isinstance(details, dict):
-            value = details.get("cached_tokens")
-            cached = value if isinstance(value, int) and value >= 0 else 0
-        details = usage.get("completion_tokens_details")
-        if details and isinstance(details, dict):
-            value = details.get("reasoning_tokens")
-            reasoning = value if isinstance(value, int) and value >= 0 else 0
-        return cls(
-            prompt if isinstance(prompt, int) and prompt >= 0 else 0,
-            completion if isinstance(completion, int) and completion >= 0 else 0,
-            cached,
-            reasoning,
-        )
+        """Read OpenAI's `usage` object; None when absent or not an object (see `openai_counts`)."""
+        counts = openai_counts(usage)
+        return None if counts is None else cls(*counts)
 
     def to_openai(self) -> dict[str, Any]:
         out: dict[str, Any] = {

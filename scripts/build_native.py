@@ -47,6 +47,7 @@ MODULES = [
     "providers/openai_sse.py",
     "providers/deadline.py",
     "providers/usage_estimate.py",
+    "providers/usage_counts.py",
     "providers/sse.py",
     "providers/tokens.py",
     "providers/chat_translation.py",
@@ -61,6 +62,7 @@ MODULES = [
     "gateway/ratelimit_headers.py",
     "gateway/accounting.py",
     "gateway/admission_rules.py",
+    "gateway/asgi_headers.py",
     "gateway/archive/entries.py",
     # the routing decisions and the health bookkeeping they read
     "policies/router.py",

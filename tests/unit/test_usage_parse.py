@@ -27,6 +27,7 @@ from providers.base import Usage
         ({"prompt_tokens_details": None, "completion_tokens_details": []}, Usage()),
         ({"prompt_tokens_details": {"cached_tokens": -3}, "completion_tokens_details": "x"}, Usage()),
         ({"prompt_tokens": 3, "completion_tokens": 2.0}, Usage(3, 0)),
+        ({"prompt_tokens": 2**70, "completion_tokens": True}, Usage(2**70, 1)),  # past 64 bits; bool is an int
     ],
 )
 def test_from_openai(usage: object, expected: Usage | None) -> None:
