@@ -77,3 +77,24 @@ async def ledger_wait() -> None:
     import asyncio
 
     await asyncio.sleep(0.05)
+
+
+async def test_a_write_whose_connection_redis_dropped_goes_out_on_a_new_one(redis_url: str, tmp_path: Path) -> None:
+    """The writer keeps its own connection; when Redis has closed it (a restart, a timeout, CLIENT KILL)
+    the next script call is sent once more on a new connection instead of spooling."""
+    client = aioredis.Redis.from_url(redis_url)
+    tenant = f"drop-{os.getpid()}-{time.monotonic_ns()}"
+    ledger = UsageLedger(client, tmp_path / "spool")
+    await ledger._write([ledger._entry(record("d1", tenant), NO_TICKET)])
+    own = ledger._connection
+    assert own is not None
+    await own.send_command("CLIENT", "ID")
+    own_id = await own.read_response()
+    assert await client.client_kill_filter(_id=own_id) == 1
+    await ledger._write([ledger._entry(record("d2", tenant), NO_TICKET)])
+    events = [orjson.loads(e[b"event"])["request_id"] for _, e in await client.xrange(usage_stream_key(tenant))]
+    assert events == ["d1", "d2"]
+    assert not (tmp_path / "spool").exists() or list((tmp_path / "spool").iterdir()) == []
+    await ledger.aclose()
+    assert ledger._connection is None
+    await client.aclose()
