@@ -36,21 +36,34 @@ log = logging.getLogger("switchyard.upstream")
 
 
 class QuietResumeHandler(ResponseHandler):
-    """aiohttp's response protocol, skipping the resumes of a protocol that is not paused."""
+    """aiohttp's response protocol, skipping the resumes of a protocol that is not paused, and the
+    rescheduling of a read timeout it does not have."""
 
     def resume_reading(self, resume_parser: bool = True) -> None:
         if self._reading_paused or self._buffer_paused:
             super().resume_reading(resume_parser)
+
+    def _reschedule_timeout(self) -> None:
+        # Called for every piece of a body that arrives. The gateway times its upstream reads with its
+        # own deadline wheel and sets no `sock_read`: then there is no timer to cancel and make again.
+        if self._read_timeout is not None or self._read_timeout_handle is not None:
+            super()._reschedule_timeout()
+
+
+_TIMEOUT_NAMES = frozenset({"_read_timeout", "_read_timeout_handle"})
+"""What `QuietResumeHandler._reschedule_timeout` reads: instance attributes, checked as aiohttp's own method's names."""
 
 
 def upstream_connector(**kwargs: Any) -> aiohttp.TCPConnector:
     """`aiohttp.TCPConnector(**kwargs)` whose connections use `QuietResumeHandler`.
 
     Falls back to aiohttp's own protocol (and says so) if a future aiohttp no longer builds its protocols
-    the way this expects, or its protocol lost the flags read here."""
+    the way this expects, or its protocol lost the flags and timeout attributes read here."""
     connector = aiohttp.TCPConnector(**kwargs)
     factory = getattr(connector, "_factory", None)
-    flags = all(hasattr(ResponseHandler, name) for name in ("_reading_paused", "_buffer_paused"))
+    flags = all(hasattr(ResponseHandler, name) for name in ("_reading_paused", "_buffer_paused")) and (
+        _TIMEOUT_NAMES <= set(ResponseHandler._reschedule_timeout.__code__.co_names)
+    )
     if isinstance(factory, functools.partial) and factory.func is ResponseHandler and flags:
         connector._factory = functools.partial(QuietResumeHandler, *factory.args, **factory.keywords)  # type: ignore[assignment]
     else:

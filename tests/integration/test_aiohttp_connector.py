@@ -220,3 +220,32 @@ def test_a_request_timeout_still_ends_a_stalled_read() -> None:
     got, error = asyncio.run(asyncio.wait_for(main(), 10))
     assert got == CHUNK
     assert isinstance(error, TimeoutError)
+
+
+def test_a_sock_read_timeout_still_ends_a_stalled_read() -> None:
+    """The quiet protocol skips rescheduling only a read timeout that is not set: a set one still moves
+    with each read, and fires once reads stop."""
+
+    async def stalls(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        for _ in range(4):  # 0.75 s in all, longer than the read timeout: met only if each read moves it
+            await response.write(CHUNK)
+            await asyncio.sleep(0.25)
+        await asyncio.sleep(2)  # the timeout fires at ~1.35 s
+        return response
+
+    async def main() -> tuple[bytes, BaseException | None]:
+        async with server(stalls) as url, session() as client:
+            async with client.get(url, timeout=aiohttp.ClientTimeout(sock_read=0.6)) as response:
+                got = b""
+                try:
+                    while data := await response.content.readany():
+                        got += data
+                except TimeoutError as exc:
+                    return got, exc
+                return got, None
+
+    got, error = asyncio.run(asyncio.wait_for(main(), 10))
+    assert got == CHUNK * 4
+    assert isinstance(error, TimeoutError)
