@@ -61,8 +61,9 @@ def upstream_connector(**kwargs: Any) -> aiohttp.TCPConnector:
     the way this expects, or its protocol lost the flags and timeout attributes read here."""
     connector = aiohttp.TCPConnector(**kwargs)
     factory = getattr(connector, "_factory", None)
+    reschedule = getattr(getattr(ResponseHandler, "_reschedule_timeout", None), "__code__", None)
     flags = all(hasattr(ResponseHandler, name) for name in ("_reading_paused", "_buffer_paused")) and (
-        _TIMEOUT_NAMES <= set(ResponseHandler._reschedule_timeout.__code__.co_names)
+        _TIMEOUT_NAMES <= set(getattr(reschedule, "co_names", ()))
     )
     if isinstance(factory, functools.partial) and factory.func is ResponseHandler and flags:
         connector._factory = functools.partial(QuietResumeHandler, *factory.args, **factory.keywords)  # type: ignore[assignment]
