@@ -196,6 +196,26 @@ def test_an_empty_body_keeps_aiohttps_empty_reader() -> None:
     assert body == b""
 
 
+def read_until_timeout(
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]], timeout: aiohttp.ClientTimeout
+) -> tuple[bytes, BaseException | None]:
+    """The bytes read with `readany()` from `handler`'s body under `timeout`, and the TimeoutError that
+    ended the reads (None if the body ended first)."""
+
+    async def main() -> tuple[bytes, BaseException | None]:
+        async with server(handler) as url, session() as client:
+            async with client.get(url, timeout=timeout) as response:
+                got = b""
+                try:
+                    while data := await response.content.readany():
+                        got += data
+                except TimeoutError as exc:
+                    return got, exc
+                return got, None
+
+    return asyncio.run(asyncio.wait_for(main(), 10))
+
+
 def test_a_request_timeout_still_ends_a_stalled_read() -> None:
     """With a total timeout the reader waits under aiohttp's timer (not `TimerNoop`), which must fire."""
 
@@ -206,18 +226,7 @@ def test_a_request_timeout_still_ends_a_stalled_read() -> None:
         await asyncio.sleep(5)
         return response
 
-    async def main() -> tuple[bytes, BaseException | None]:
-        async with server(stalls) as url, session() as client:
-            async with client.get(url, timeout=aiohttp.ClientTimeout(total=0.5)) as response:
-                got = b""
-                try:
-                    while data := await response.content.readany():
-                        got += data
-                except TimeoutError as exc:
-                    return got, exc
-                return got, None
-
-    got, error = asyncio.run(asyncio.wait_for(main(), 10))
+    got, error = read_until_timeout(stalls, aiohttp.ClientTimeout(total=0.5))
     assert got == CHUNK
     assert isinstance(error, TimeoutError)
 
@@ -235,17 +244,6 @@ def test_a_sock_read_timeout_still_ends_a_stalled_read() -> None:
         await asyncio.sleep(2)  # the timeout fires at ~1.35 s
         return response
 
-    async def main() -> tuple[bytes, BaseException | None]:
-        async with server(stalls) as url, session() as client:
-            async with client.get(url, timeout=aiohttp.ClientTimeout(sock_read=0.6)) as response:
-                got = b""
-                try:
-                    while data := await response.content.readany():
-                        got += data
-                except TimeoutError as exc:
-                    return got, exc
-                return got, None
-
-    got, error = asyncio.run(asyncio.wait_for(main(), 10))
+    got, error = read_until_timeout(stalls, aiohttp.ClientTimeout(sock_read=0.6))
     assert got == CHUNK * 4
     assert isinstance(error, TimeoutError)
