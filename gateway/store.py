@@ -182,7 +182,7 @@ command in lock handling.)"""
 DRIVER_INFO = DriverInfo(lib_version=get_lib_version())
 """What each connection tells Redis it is (CLIENT SETINFO), looked up once: without it every new
 connection asks `importlib.metadata` for redis-py's version, 0.75 ms of CPU on the 2-core machine, so a
-burst of concurrent commands opening 100 connections held the event loop for ~75 ms."""
+burst of concurrent commands opening 100 connections would hold the event loop ~75 ms."""
 
 
 def _client(url: str) -> aioredis.Redis:

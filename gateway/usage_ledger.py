@@ -178,7 +178,7 @@ class UsageLedger:
                 await self._replay_spool()
 
     async def _write(self, batch: list[Entry]) -> None:
-        """Script calls of at most `_PER_SCRIPT` records of one tenant, all in one round trip (EVALSHA;
+        """Script calls of at most `_PER_SCRIPT` records of one tenant, sent one after another (EVALSHA;
         the script is loaded on first use and after a Redis restart). Redis runs a script without
         interruption: short ones let the admission calls of requests in flight in between."""
         chunks = tenant_chunks(batch, _PER_SCRIPT)
