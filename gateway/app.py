@@ -27,6 +27,7 @@ from gateway.runtime import Runtime
 from gateway.settings import Settings
 from providers.base import Endpoint
 from providers.errors import GatewayError, MethodNotAllowed, NotFound
+from providers.idle_work import idle_work
 
 log = logging.getLogger("switchyard")
 
@@ -84,6 +85,8 @@ class SwitchyardApp:
                 else:
                     await send_error(send, MethodNotAllowed(f"Use POST for {scope['path']}."), [(b"allow", b"POST")])
                 return
+            # Reads of the gateway's figures (/metrics, the admin API) see every request answered before.
+            idle_work.run()
         await self.cold(scope, receive, send)
 
 

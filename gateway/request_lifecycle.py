@@ -34,6 +34,7 @@ from providers.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
+from providers.idle_work import idle_work
 from providers.usage_estimate import estimate_prompt_tokens
 
 if TYPE_CHECKING:
@@ -81,6 +82,7 @@ class RequestLifecycle:
         "route",
         "runtime",
         "span",
+        "span_ended",
         "started",
         "stream_mode",
         "t0",
@@ -115,10 +117,13 @@ class RequestLifecycle:
         self.t0 = time.perf_counter() - (asyncio.get_running_loop().time() - started)
         self.images = 0
         self.span: Any = None
+        self.span_ended = 0
+        """When the response ended (time.time_ns), for the span's end, which the deferred accounting sets."""
         self.failures: list[FailedAttempt] = []
         self.audio_seconds = 0.0
         self.ended_at: float | None = None
-        """When a stream's response to the client ended, if it did before the upstream's (perf_counter)."""
+        """When the response to the client ended (perf_counter): a stream's at `[DONE]`, even if the upstream's
+        body ends later; otherwise when `finish()` is called."""
         self.relayed: list[bytes] = []
         """The stream's bytes as relayed (references, not copies), counted only if no usage comes."""
         self.runtime = runtime
@@ -280,8 +285,26 @@ class RequestLifecycle:
         ttft: float | None,
         error: str | None,
     ) -> None:
+        """The request's response has ended: its latency is taken now, its accounting is deferred (see
+        `providers/idle_work.py`) and runs within a millisecond, or while the next upstream request waits."""
+        if self.ended_at is None:
+            self.ended_at = time.perf_counter()
+        if self.span is not None:
+            self.span_ended = time.time_ns()
+        idle_work.defer(self._account, status, target, attempts, usage, ttft, error)
+
+    def _account(
+        self,
+        status: int,
+        target: DeploymentTarget | None,
+        attempts: int,
+        usage: Usage | None,
+        ttft: float | None,
+        error: str | None,
+    ) -> None:
         runtime = self.runtime
-        duration = (self.ended_at or time.perf_counter()) - self.t0
+        assert self.ended_at is not None
+        duration = self.ended_at - self.t0
         usage = settled_usage(usage, status, self.endpoint, self.body, self.completion, self.relayed)
         self.relayed = []
         deployment = target.name if target is not None else "none"
@@ -326,6 +349,7 @@ class RequestLifecycle:
                 self.span,
                 status=status,
                 error=error,
+                end_time=self.span_ended,
                 attributes={
                     "gen_ai.response.model": record.upstream_model,
                     "gen_ai.provider.name": record.provider_kind,

@@ -43,6 +43,7 @@ from providers import native
 from providers.aiohttp_connector import upstream_session
 from providers.deadline import DeadlineWheel
 from providers.errors import AuthenticationFailed, PermissionDenied
+from providers.idle_work import idle_work
 
 log = logging.getLogger("switchyard")
 
@@ -214,6 +215,7 @@ class Runtime:
             await self._close()
 
     async def _close(self) -> None:
+        idle_work.run()  # the accounting of the last requests, before the ledger closes
         if self._admission is not None:
             await self._admission.aclose()
         if self._ledger is not None:

@@ -95,7 +95,9 @@ class Tracing:
         self._provider.shutdown()
 
 
-def finish_span(span: Any, *, status: int, attributes: dict[str, Any], error: str | None = None) -> None:
+def finish_span(
+    span: Any, *, status: int, attributes: dict[str, Any], error: str | None = None, end_time: int | None = None
+) -> None:
     from opentelemetry.trace import Status, StatusCode
 
     span.set_attributes({k: v for k, v in attributes.items() if v is not None})
@@ -103,4 +105,4 @@ def finish_span(span: Any, *, status: int, attributes: dict[str, Any], error: st
     if status >= 400:
         span.set_attribute("error.type", error or str(status))
         span.set_status(Status(StatusCode.ERROR, error or str(status)))
-    span.end()
+    span.end(end_time=end_time)

@@ -28,6 +28,8 @@ from aiohttp.http_writer import _serialize_headers
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from providers.idle_work import idle_work
+
 log = logging.getLogger("switchyard.upstream")
 
 
@@ -265,6 +267,7 @@ class _RawPost(_DirectPost):
             except BaseException:
                 connection.close()
                 raise
+            idle_work.run()  # the upstream has the request: until it answers, the loop has time to spare
             return await _started(response, connection)
         except aiohttp.ClientError:
             raise
