@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
-from enum import StrEnum
+from dataclasses import dataclass
 from typing import Annotated, Any, Protocol, runtime_checkable
 
 from pydantic import BeforeValidator, Field
 
-from providers.deadline import DeadlineWheel
-from providers.usage_counts import openai_counts
+# Re-exported: defined in their own modules, `records` compiled (see its docstring).
+from providers.endpoint import Endpoint as Endpoint
+from providers.records import Completion as Completion
+from providers.records import Deadlines as Deadlines
+from providers.records import UpstreamCall as UpstreamCall
+from providers.records import Usage as Usage
+from providers.records import call_headers as call_headers
 
 # `enabled: "${OPENAI_API_KEY:+true}"` interpolates to "" when the variable is unset: read that as off.
 EnvFlag = Annotated[bool, BeforeValidator(lambda v: False if v == "" else v)]
@@ -38,89 +42,6 @@ def parse_duration(value: Any) -> Any:
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
-
-
-class Endpoint(StrEnum):
-    CHAT = "chat/completions"
-    COMPLETIONS = "completions"
-    EMBEDDINGS = "embeddings"
-    # Relayed as raw bytes, only to providers that implement `RelaysRaw`:
-    IMAGES = "images/generations"
-    MODERATIONS = "moderations"
-    TRANSCRIPTIONS = "audio/transcriptions"
-    TRANSLATIONS = "audio/translations"
-
-
-@dataclass(frozen=True, slots=True)
-class Usage:
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cached_tokens: int = 0
-    """Prompt tokens read from the upstream's cache (counted inside `prompt_tokens`)."""
-    reasoning_tokens: int = 0
-    estimated: bool = False
-    cache_write_tokens: int = 0
-    """Prompt tokens written to the upstream's cache (Anthropic's `cache_creation_input_tokens`, counted
-    inside `prompt_tokens`; priced above plain input by Anthropic)."""
-
-    @property
-    def total_tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
-
-    @classmethod
-    def from_openai(cls, usage: Any) -> Usage | None:
-        """Read OpenAI's `usage` object; None when absent or not an object (see `openai_counts`)."""
-        counts = openai_counts(usage)
-        return None if counts is None else cls(*counts)
-
-    def to_openai(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "total_tokens": self.total_tokens,
-        }
-        return out
-
-
-@dataclass(frozen=True, slots=True)
-class Deadlines:
-    """Absolute `loop.time()` instants for one attempt, decided by the gateway's retry plan, and the
-    wheel that enforces them."""
-
-    connect_timeout: float
-    first_byte_at: float
-    total_at: float
-    timer: DeadlineWheel = field(default_factory=DeadlineWheel)
-
-
-@dataclass(frozen=True, slots=True)
-class UpstreamCall:
-    endpoint: Endpoint
-    body: dict[str, Any]
-    """The client's validated request. Providers copy before changing it: the same body is reused
-    for the next attempt."""
-    model: str
-    """The deployment's upstream model name, which replaces the logical name in `body`."""
-    stream: bool
-    client_wants_usage: bool
-    """The client asked for `stream_options.include_usage`; otherwise the usage chunk the gateway
-    forces upstream for accounting is stripped from the client's stream."""
-    deadlines: Deadlines
-    request_id: str
-    extra_headers: tuple[tuple[str, str], ...] = ()
-    """Headers to add to the upstream request (W3C `traceparent` when tracing is on)."""
-
-
-def call_headers(headers: dict[str, str], call: UpstreamCall) -> dict[str, str]:
-    """A provider's static headers plus the call's extra ones (the same dict when there are none)."""
-    return {**headers, **dict(call.extra_headers)} if call.extra_headers else headers
-
-
-@dataclass(frozen=True, slots=True)
-class Completion:
-    body: bytes
-    """OpenAI-format JSON body, sent to the client as is."""
-    usage: Usage | None
 
 
 class CompletionStream(Protocol):

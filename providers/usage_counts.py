@@ -1,5 +1,5 @@
 """OpenAI's `usage` object read into token counts, compiled (scripts/build_native.py): every response
-and every usage chunk is read here, so `providers.base.Usage.from_openai` delegates to it."""
+and every usage chunk is read here, so `providers.records.Usage.from_openai` delegates to it."""
 
 from __future__ import annotations
 

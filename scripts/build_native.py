@@ -48,6 +48,8 @@ MODULES = [
     "providers/deadline.py",
     "providers/usage_estimate.py",
     "providers/usage_counts.py",
+    "providers/records.py",
+    "providers/idle_work.py",
     "providers/sse.py",
     "providers/tokens.py",
     "providers/chat_translation.py",
