@@ -101,12 +101,12 @@ async def test_the_span_and_the_latency_end_with_the_response(
         response = await http.post("/v1/chat/completions", json={"model": "chat", **CHAT})
         answered = time.time_ns()
         assert response.status_code == 200 and idle_work.pending == 1
-        await asyncio.sleep(0.3)
-        idle_work.run()  # accounted 0.3 s after the response
+        await asyncio.sleep(1.0)
+        idle_work.run()  # accounted 1 s after the response
     spans = {span.name: span for span in exporter.get_finished_spans()}
     request = spans["chat chat"]
     assert request.end_time is not None and request.end_time <= answered
     text = app.runtime.metrics.exposition().decode()
-    # The latency histogram's sum: the request's time, not the 0.3 s it waited to be accounted.
+    # The latency histogram's sum: the request's time, not the 1 s it waited to be accounted.
     total = re.search(r'^switchyard_request_duration_seconds_sum{[^}]*model="chat"[^}]*} (\S+)$', text, re.M)
-    assert total is not None and 0 < float(total.group(1)) < 0.3
+    assert total is not None and 0 < float(total.group(1)) < 1.0
