@@ -107,8 +107,12 @@ Prices = Annotated[tuple[PriceConfig, ...], BeforeValidator(as_list)]
 
 
 class RetentionConfig(_Strict):
-    hourly: Duration = Field(default=14 * 86400.0, description="How long hour buckets stay in Redis.")
-    daily: Duration = Field(default=400 * 86400.0, description="How long day buckets stay in Redis.")
+    hourly: Duration = Field(
+        default=14 * 86400.0, description="How long hour buckets stay in Redis after their UTC hour ends."
+    )
+    daily: Duration = Field(
+        default=400 * 86400.0, description="How long day buckets stay in Redis after their UTC day ends."
+    )
     stream: Duration = Field(default=30 * 86400.0, description="Usage events kept in Redis once archived.")
 
 

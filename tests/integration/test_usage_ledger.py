@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 import redis.asyncio as aioredis
 
 from gateway.admission_rules import NO_TICKET
+from gateway.config.tenancy import RetentionConfig
+from gateway.settlement import aggregate_key, bucket_ends
 from gateway.usage_ledger import UsageLedger, UsageRecord, usage_stream_key
 
 
@@ -97,4 +101,65 @@ async def test_a_write_whose_connection_redis_dropped_goes_out_on_a_new_one(redi
     assert not (tmp_path / "spool").exists() or list((tmp_path / "spool").iterdir()) == []
     await ledger.aclose()
     assert ledger._connection is None
+    await client.aclose()
+
+
+async def test_expiry_is_set_when_a_key_is_created_and_not_again(redis_url: str, tmp_path: Path) -> None:
+    client = aioredis.Redis.from_url(redis_url)
+    tenant = f"ttl-{os.getpid()}-{time.monotonic_ns()}"
+    ledger = UsageLedger(client, tmp_path / "spool")
+
+    def priced(request_id: str, cost: int = 500, team: str | None = None) -> UsageRecord:
+        return dataclasses.replace(record(request_id, tenant), cost_micro_usd=cost, team=team)
+
+    first = priced("t1")
+    day_end, hour_end = bucket_ends(int(first.ts // 3600))
+    retention = RetentionConfig()
+    await ledger._write([ledger._entry(first, NO_TICKET)])
+    now = time.time()
+    day_key = aggregate_key(tenant, f"d{datetime.fromtimestamp(first.ts, UTC):%Y%m%d}")
+    hour_key = aggregate_key(tenant, f"h{datetime.fromtimestamp(first.ts, UTC):%Y%m%d%H}")
+    # Each bucket stays for its retention after its end; spend counters until their period's end + grace.
+    assert abs(await client.ttl(day_key) - (day_end + retention.daily - now)) <= 2
+    assert abs(await client.ttl(hour_key) - (hour_end + retention.hourly - now)) <= 2
+    spend = {key: expire_at for key, expire_at, _ in ledger._entry(first, NO_TICKET)[1]["spend"]}
+    for key, expire_at in spend.items():
+        assert int(await client.get(key) or 0) == 500
+        assert abs(await client.ttl(key) - (expire_at - now)) <= 2 if expire_at else await client.ttl(key) == -1
+
+    # The same buckets and counters again: no expiry command at all.
+    await client.config_resetstat()
+    await ledger._write([ledger._entry(priced("t2"), NO_TICKET)])
+    stats = await client.info("commandstats")
+    assert stats["cmdstat_hincrby"]["calls"] > 0 and stats["cmdstat_incrby"]["calls"] == len(spend)
+    assert "cmdstat_expire" not in stats and "cmdstat_expireat" not in stats
+    assert int(await client.hget(day_key, "-|m|p/m|requests") or 0) == 2
+    assert all([int(await client.get(key) or 0) == 1000 for key in spend])
+
+    # A record that costs nothing leaves the spend counters alone; its tokens are still aggregated.
+    await client.config_resetstat()
+    await ledger._write([ledger._entry(priced("t3", cost=0), NO_TICKET)])
+    stats = await client.info("commandstats")
+    assert "cmdstat_incrby" not in stats and "cmdstat_expireat" not in stats
+    assert all([int(await client.get(key) or 0) == 1000 for key in spend])
+    assert int(await client.hget(day_key, "-|m|p/m|requests") or 0) == 3
+
+    # A new team in the same buckets is a new field: the expiry is set again, to the same instant.
+    await client.persist(day_key)
+    await ledger._write([ledger._entry(priced("t4", team="ops"), NO_TICKET)])
+    assert abs(await client.ttl(day_key) - (day_end + retention.daily - time.time())) <= 2
+    await client.aclose()
+
+
+async def test_a_settlement_spooled_with_a_relative_ttl_still_expires_then(redis_url: str, tmp_path: Path) -> None:
+    """Spooled before aggregates carried an absolute expiry: its TTL is read as seconds, not as 1970."""
+    client = aioredis.Redis.from_url(redis_url)
+    tenant = f"oldspool-{os.getpid()}-{time.monotonic_ns()}"
+    ledger = UsageLedger(client, tmp_path / "spool")
+    old, settle = ledger._entry(record("o1", tenant), NO_TICKET)
+    settle["agg"] = [[key, 3600, prefix] for key, _, prefix in settle["agg"]]
+    await ledger._write([(old, settle)])
+    for key, _, prefix in settle["agg"]:
+        assert int(await client.hget(key, prefix + "requests") or 0) == 1
+        assert 3590 <= await client.ttl(key) <= 3600
     await client.aclose()
