@@ -27,16 +27,16 @@ from providers.records import call_headers as call_headers
 # `enabled: "${OPENAI_API_KEY:+true}"` interpolates to "" when the variable is unset: read that as off.
 EnvFlag = Annotated[bool, BeforeValidator(lambda v: False if v == "" else v)]
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
 
 def parse_duration(value: Any) -> Any:
-    """`150ms`, `2s`, `1.5m`, `1h` or a plain number of seconds."""
+    """`150ms`, `2s`, `1.5m`, `1h`, `14d` or a plain number of seconds."""
     if isinstance(value, str):
         match = _DURATION.match(value)
         if not match:
-            raise ValueError(f"not a duration: {value!r} (use e.g. 500ms, 2s, 1m)")
+            raise ValueError(f"not a duration: {value!r} (use e.g. 500ms, 2s, 1m, 14d)")
         return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
     return value
 

@@ -3,9 +3,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from gateway.config import ConfigError, load_config, parse_config
 from gateway.config.interpolate import interpolate
+from gateway.config.tenancy import LedgerConfig
+from providers.base import parse_duration
 
 VALID = """
 providers:
@@ -60,7 +63,7 @@ models:
     assert any(p.startswith("providers.x.kind: unknown provider kind 'opnai'") for p in found)
     assert "providers.y.timeout: unknown field" in found
     assert "policies.p.max_attempts: Input should be greater than or equal to 1" in found
-    assert "policies.p.timeout.connect: not a duration: '2x' (use e.g. 500ms, 2s, 1m)" in found
+    assert "policies.p.timeout.connect: not a duration: '2x' (use e.g. 500ms, 2s, 1m, 14d)" in found
     assert any(p.startswith("models.m.deployments:") for p in found)
 
 
@@ -135,3 +138,15 @@ def test_quickstart_adds_hosted_providers_only_with_their_keys() -> None:
     both = load_config(path, {"OPENAI_API_KEY": "sk-o", "ANTHROPIC_API_KEY": "sk-ant"})
     assert both.providers["openai"].enabled and both.providers["anthropic"].enabled
     assert [d.provider for d in both.models["chat-default"].deployments] == ["openai", "anthropic", "mock"]
+
+
+def test_the_readme_ledger_example_parses_with_day_durations() -> None:
+    readme = Path(__file__).resolve().parents[2] / "README.md"
+    line = next(row for row in readme.read_text().splitlines() if row.startswith("ledger: {archive: true, retention"))
+    ledger = LedgerConfig.model_validate(yaml.safe_load(line)["ledger"])
+    assert (ledger.retention.hourly, ledger.retention.daily, ledger.retention.stream) == (
+        14 * 86400.0,
+        400 * 86400.0,
+        30 * 86400.0,
+    )
+    assert parse_duration("1.5d") == 1.5 * 86400 and parse_duration("2h") == 7200
