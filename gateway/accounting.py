@@ -10,7 +10,7 @@ from gateway.admission import Admission
 from gateway.admission_rules import Ticket
 from gateway.auth import Principal
 from gateway.state import DeploymentTarget, GatewayState, ModelRoute
-from gateway.usage_record import UsageRecord
+from gateway.usage_record import UsageRecord, record_of
 from policies.router import Decision
 from providers.base import Endpoint, Usage
 from providers.usage_estimate import estimate_prompt_tokens, max_output_tokens, usage_from_completion, usage_from_stream
@@ -99,35 +99,41 @@ def usage_record(
 ) -> UsageRecord:
     now = time.time()
     rated = target.pricing.rate(usage, now, images, audio_seconds) if target is not None else None
-    return UsageRecord(
-        request_id=request_id,
-        ts=now,
-        tenant=principal.tenant,
-        team=principal.team,
-        project=principal.project,
-        key_id=principal.key_id,
-        tags=tags,
-        endpoint=endpoint.value,
-        model=route.name,
-        deployment=target.name if target is not None else None,
-        provider=target.provider_name if target is not None else None,
-        provider_kind=target.provider.kind if target is not None else None,
-        upstream_model=target.upstream_model if target is not None else None,
-        status=status,
-        stream=stream,
-        attempts=attempts,
-        prompt_tokens=usage.prompt_tokens,
-        completion_tokens=usage.completion_tokens,
-        cached_tokens=usage.cached_tokens,
-        cache_write_tokens=usage.cache_write_tokens,
-        reasoning_tokens=usage.reasoning_tokens,
-        estimated=usage.estimated,
-        latency_ms=round(duration * 1000, 3),
-        ttft_ms=round(ttft * 1000, 3) if ttft is not None else None,
-        error=error,
-        images=images,
-        audio_seconds=audio_seconds,
-        cost_micro_usd=rated.cost if rated is not None else 0,
-        list_cost_micro_usd=rated.list_cost if rated is not None else 0,
-        price_version=rated.version if rated is not None else None,
+    # Every field, in the dataclass's order (`record_of`; tests/unit/test_usage_record.py checks both).
+    # Milliseconds to the microsecond as whole microseconds / 1e3: `round(x, 3)` goes through a decimal
+    # string (~2,000 instructions a call); the two differ only for a product within an ulp of a half.
+    return record_of(
+        {
+            "request_id": request_id,
+            "ts": now,
+            "tenant": principal.tenant,
+            "team": principal.team,
+            "key_id": principal.key_id,
+            "endpoint": endpoint.value,
+            "model": route.name,
+            "deployment": target.name if target is not None else None,
+            "status": status,
+            "stream": stream,
+            "attempts": attempts,
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "cached_tokens": usage.cached_tokens,
+            "reasoning_tokens": usage.reasoning_tokens,
+            "estimated": usage.estimated,
+            "latency_ms": round(duration * 1e6) / 1e3,
+            "ttft_ms": round(ttft * 1e6) / 1e3 if ttft is not None else None,
+            "error": error,
+            "project": principal.project,
+            "tags": tags,
+            "provider": target.provider_name if target is not None else None,
+            "provider_kind": target.provider.kind if target is not None else None,
+            "upstream_model": target.upstream_model if target is not None else None,
+            "cache_write_tokens": usage.cache_write_tokens,
+            "images": images,
+            "audio_seconds": audio_seconds,
+            "cost_micro_usd": rated.cost if rated is not None else 0,
+            "list_cost_micro_usd": rated.list_cost if rated is not None else 0,
+            "price_version": rated.version if rated is not None else None,
+            "currency": "USD",
+        }
     )
