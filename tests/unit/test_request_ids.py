@@ -24,3 +24,9 @@ def test_the_counter_wraps_within_its_digits() -> None:
     ids._count = (1 << 48) - 2
     assert ids.next().endswith("f" * 12)
     assert ids.next().endswith("0" * 12)
+
+
+def test_the_counter_is_zero_padded() -> None:
+    ids = RequestIds()
+    ids._count = 0x0A
+    assert ids.next() == ids._prefix + "00000000000b"
