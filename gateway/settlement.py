@@ -146,8 +146,9 @@ def bucket_ends(hour: int) -> tuple[int, int]:
 
 def settlement(record: UsageRecord, ticket: Ticket, retention: RetentionConfig) -> dict[str, Any]:
     """What the script does for `record` (JSON-serializable, so it can be spooled as it is)."""
-    tenant = record.tenant
-    now = record.ts
+    fields = record.__dict__  # as `request_log.emit`: a dict read costs half an attribute's from here
+    tenant: str = fields["tenant"]
+    now: float = fields["ts"]
     alerts = (
         [
             [spend_key(tenant, c.scope, c.window.id), c.scope, c.budget.period, c.limit, list(c.budget.alert_at)]
@@ -156,7 +157,7 @@ def settlement(record: UsageRecord, ticket: Ticket, retention: RetentionConfig) 
         if ticket is not NO_TICKET
         else []
     )
-    counters = _spend_counters(tenant, record.team, record.key_id, int(now // 86400))
+    counters = _spend_counters(tenant, fields["team"], fields["key_id"], int(now // 86400))
     if alerts:
         watched = {alert[0] for alert in alerts}
         spend: Any = [(key, expire_at, 1 if key in watched else 0) for key, expire_at, _ in counters]
@@ -165,11 +166,11 @@ def settlement(record: UsageRecord, ticket: Ticket, retention: RetentionConfig) 
     hour = int(now // 3600)
     day_bucket, hour_bucket = _buckets(hour)
     day_end, hour_end = bucket_ends(hour)
-    prefix = f"{record.team or '-'}|{record.model}|{record.deployment or '-'}|"
-    total_tokens = record.prompt_tokens + record.completion_tokens
+    prefix = f"{fields['team'] or '-'}|{fields['model']}|{fields['deployment'] or '-'}|"
+    total_tokens: int = fields["prompt_tokens"] + fields["completion_tokens"]
     settle = {
-        "rid": record.request_id,
-        "cost": record.cost_micro_usd,
+        "rid": fields["request_id"],
+        "cost": fields["cost_micro_usd"],
         "now": int(now * 1000),
         "spend": spend,
         "agg": [
@@ -178,14 +179,14 @@ def settlement(record: UsageRecord, ticket: Ticket, retention: RetentionConfig) 
         ],
         "m": [
             1,
-            1 if record.status >= 400 else 0,
-            record.prompt_tokens,
-            record.completion_tokens,
-            record.cached_tokens,
-            record.cache_write_tokens,
-            record.reasoning_tokens,
-            record.cost_micro_usd,
-            1 if record.estimated else 0,
+            1 if fields["status"] >= 400 else 0,
+            fields["prompt_tokens"],
+            fields["completion_tokens"],
+            fields["cached_tokens"],
+            fields["cache_write_tokens"],
+            fields["reasoning_tokens"],
+            fields["cost_micro_usd"],
+            1 if fields["estimated"] else 0,
         ],
         "tpm": [[key, interval, total_tokens - ticket.estimated_tokens] for key, interval in ticket.tpm],
         "alerts": alerts,
