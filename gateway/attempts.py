@@ -167,15 +167,16 @@ async def _attempt(
             request.span, target.name, target.provider.kind, target.upstream_model
         )
         extra = request.tracing.headers(attempt_span)
+    # In `UpstreamCall._fields` order: keywords from here cost the compiled record 1.1 µs more (timeit).
     call = UpstreamCall(
-        endpoint=request.endpoint,
-        body=request.body,
-        model=target.upstream_model,
-        stream=request.stream,
-        client_wants_usage=request.client_wants_usage,
-        deadlines=Deadlines(connect_timeout, first_byte_at, total_at, request.timer),
-        request_id=request.request_id,
-        extra_headers=extra,
+        request.endpoint,
+        request.body,
+        target.upstream_model,
+        request.stream,
+        request.client_wants_usage,
+        Deadlines(connect_timeout, first_byte_at, total_at, request.timer),
+        request.request_id,
+        extra,
     )
     router = request.router
     begun = loop.time()
