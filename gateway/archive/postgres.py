@@ -21,6 +21,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from gateway.archive.entries import parsed_event
 from gateway.archive.sink import ArchiveEntry, ArchiveUnavailable
 from gateway.usage_record import usage_stream_key
 
@@ -109,14 +110,15 @@ class PostgresSink:
         unreadable: list[str] = []
         stream = usage_stream_key(tenant)
         for entry in entries:
-            request_id = None if entry.event is None else entry.event.get("request_id")
-            if entry.event is None or not isinstance(request_id, str | int) or isinstance(request_id, bool):
+            event = parsed_event(entry)
+            request_id = None if event is None else event.get("request_id")
+            if event is None or not isinstance(request_id, str | int) or isinstance(request_id, bool):
                 unreadable_ids.append(entry.entry_id)
                 unreadable.append(_describe(stream, entry).decode())
                 continue
             request_ids.append(str(request_id))
-            instants.append(float(entry.event["ts"]))
-            events.append(_jsonb_text(entry.event))
+            instants.append(float(event["ts"]))
+            events.append(_jsonb_text(event))
         pool = await self._ready()
         try:
             async with pool.acquire() as conn, conn.transaction():
@@ -195,7 +197,7 @@ class PostgresSink:
 
 def _describe(stream: str, entry: ArchiveEntry) -> bytes:
     """What the unreadable table keeps of an entry (the archive's description, when it made one)."""
-    if entry.event is None:
+    if entry.ts is None:
         return entry.raw
     fields = {"event": entry.raw.decode("utf-8", "replace")}
     return orjson.dumps({"stream": stream, "id": entry.entry_id, "fields": fields})

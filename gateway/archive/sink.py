@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 
 class ArchiveEntry(NamedTuple):
@@ -12,10 +12,11 @@ class ArchiveEntry(NamedTuple):
     entry_id: str
     """The stream entry's id, e.g. `1764581337123-0`."""
     raw: bytes
-    """The entry's `event` field as the ledger wrote it; for an unreadable entry (`event` None), the
+    """The entry's `event` field as the ledger wrote it; for an unreadable entry (`ts` None), the
     JSON object `{"stream", "id", "fields"}` that describes the whole entry."""
-    event: dict[str, Any] | None
-    """The parsed event: a JSON object whose numeric `ts` is a real instant. None: unreadable."""
+    ts: float | None
+    """The event's `ts`, a real instant (UNIX seconds). None: unreadable. The event itself is not parsed
+    here (`gateway.archive.entries.parsed_event` does, for a sink that needs its fields)."""
 
 
 class ArchiveUnavailable(Exception):

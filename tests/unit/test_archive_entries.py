@@ -7,7 +7,15 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from gateway.archive.entries import UNREADABLE_DIR, archive_entry, lines_by_folder, parse_entries
+from gateway.archive.entries import (
+    UNREADABLE_DIR,
+    _ledger_ts,
+    archive_entry,
+    lines_by_folder,
+    parse_entries,
+    parsed_event,
+)
+from gateway.usage_record import UsageRecord
 
 
 def _event(request_id: str, ts: float) -> bytes:
@@ -21,7 +29,8 @@ def test_fields_as_redis_sends_them_or_as_a_mapping_give_the_same_entry() -> Non
     mapped = archive_entry({b"event": raw}, "s", b"1-0")
     decoded = archive_entry({"event": raw.decode()}, "s", "1-0")  # a client with decode_responses
     assert flat == extra == mapped == decoded
-    assert flat.entry_id == "1-0" and flat.raw == raw and flat.event == orjson.loads(raw)
+    assert flat.entry_id == "1-0" and flat.raw == raw and flat.ts == 1_764_000_000.5
+    assert parsed_event(flat) == orjson.loads(raw)
 
 
 @pytest.mark.parametrize(
@@ -38,7 +47,7 @@ def test_fields_as_redis_sends_them_or_as_a_mapping_give_the_same_entry() -> Non
 )
 def test_an_unreadable_entry_is_described_with_all_its_fields(fields: list[bytes]) -> None:
     entry = archive_entry(fields, "sy:{t}:usage", b"7-1")
-    assert entry.event is None and entry.entry_id == "7-1"
+    assert entry.ts is None and parsed_event(entry) is None and entry.entry_id == "7-1"
     described = orjson.loads(entry.raw)
     assert described == {
         "stream": "sy:{t}:usage",
@@ -57,7 +66,8 @@ def test_parse_entries_skips_nil_ids_and_acknowledges_trimmed_entries() -> None:
     batch, ids = parse_entries(entries, "s")
     assert ids == [b"1-0", b"2-0", b"3-0"]
     assert [e.entry_id for e in batch] == ["1-0", "3-0"]
-    assert batch[0].event == {"request_id": "a", "ts": 1.0} and batch[1].event is None
+    assert batch[0].ts == 1.0 and parsed_event(batch[0]) == {"request_id": "a", "ts": 1.0}
+    assert batch[1].ts is None
 
 
 def test_lines_go_to_the_folder_of_their_utc_day() -> None:
@@ -72,3 +82,50 @@ def test_lines_go_to_the_folder_of_their_utc_day() -> None:
         UNREADABLE_DIR: [entries[-1].raw],
     }
     assert lines_by_folder([]) == {}
+
+
+def test_the_ledgers_events_are_read_for_their_ts_alone() -> None:
+    record = UsageRecord("gw-00000000002a", 1_764_790_000.123456, "acme", None, "k", "chat", "m", "d", 200, False,
+                         1, 12, 20, 0, 0, False, 0.412, None, None)  # fmt: skip
+    raw = orjson.dumps(record)
+    assert _ledger_ts(raw) == record.ts  # the shape the fast path reads: what the ledger writes
+    entry = archive_entry([b"event", raw], "s", b"1-0")
+    assert entry.ts == record.ts and entry.raw == raw and parsed_event(entry) == orjson.loads(raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"request_id":"a\\"b","ts":5.0,"x":1}',  # an escaped quote in the id: parsed whole
+        b'{"request_id": "a", "ts": 5.0}',  # spaces: not orjson's output, parsed whole
+        b'{"ts":5.0,"request_id":"a"}',  # another order
+        b'{"request_id":"a","ts":5,"x":1}',  # an integer ts
+        b'{"request_id":"a","ts":5e0,"x":1}',
+    ],
+)
+def test_events_in_other_shapes_are_parsed_whole_with_the_same_ts(raw: bytes) -> None:
+    entry = archive_entry([b"event", raw], "s", b"1-0")
+    assert entry.ts == orjson.loads(raw)["ts"] == 5.0
+    assert entry.raw == raw and parsed_event(entry) == orjson.loads(raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"request_id":"a","ts":-1.0,"x":1}',
+        b'{"request_id":"a","ts":1e300,"x":1}',
+        b'{"request_id":"a","ts":1.0,"x":1',  # cut short: parsed whole, which fails
+        b'{"request_id":"a","ts":01,"x":1}',  # not a JSON number
+        b'{"request_id":"a","ts":NaN,"x":1}',
+    ],
+)
+def test_the_fast_path_refuses_what_the_full_parse_refuses(raw: bytes) -> None:
+    assert _ledger_ts(raw) == -1.0
+    entry = archive_entry([b"event", raw], "s", b"1-0")
+    assert entry.ts is None and parsed_event(entry) is None
+
+
+def test_an_event_in_the_ledgers_shape_that_is_not_json_reaches_a_sink_needing_fields_as_unreadable() -> None:
+    raw = b'{"request_id":"a","ts":1.0,"x":}'  # read for its ts only: the JSON Lines sink keeps it as is
+    entry = archive_entry([b"event", raw], "s", b"1-0")
+    assert entry.ts == 1.0 and parsed_event(entry) is None
