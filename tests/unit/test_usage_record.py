@@ -14,6 +14,7 @@ import pytest
 from gateway.accounting import usage_record
 from gateway.auth import Principal
 from gateway.config import load_config
+from gateway.settlement import script_args
 from gateway.state import build_state
 from gateway.usage_record import FIELD_NAMES, UsageRecord, record_of
 from providers.base import Endpoint, Usage
@@ -59,6 +60,9 @@ async def test_usage_record_attributes_and_prices_the_request(tmp_path: Path) ->
     rebuilt = UsageRecord(**{name: getattr(record, name) for name in FIELD_NAMES})
     assert record == rebuilt
     assert orjson.dumps(record) == orjson.dumps(rebuilt)
+    # The ledger's event is the record's JSON: the settle script's arguments serialize its __dict__.
+    call = script_args("acme", [(record, {})], 60, 100)  # numkeys, keys, 4 arguments, event, settlement
+    assert call[1 + call[0] + 4 :] == [orjson.dumps(rebuilt), b"{}"]
     assert orjson.loads(orjson.dumps(record))["tags"] == {"feature": "faq"}
     assert (record.tenant, record.team, record.project, record.key_id) == ("acme", "search", "p", "k-1")
     assert (record.deployment, record.provider, record.provider_kind) == (route.deployments[0].name, "mock", "mock")
