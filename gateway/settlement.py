@@ -24,7 +24,7 @@ import orjson
 from gateway.admission_rules import NO_TICKET, Ticket, reservation_keys, safe, spend_key
 from gateway.admission_scripts import RELEASE_LUA
 from gateway.config.tenancy import RetentionConfig
-from gateway.usage_record import UsageRecord
+from gateway.usage_record import UsageRecord, usage_stream_key
 from policies.budgets import GRACE_SECONDS, crossed_thresholds, period_window
 
 # KEYS[1]: the tenant's usage stream; KEYS[2..]: one dedupe key per record. ARGV[1]: dedupe TTL,
@@ -84,10 +84,6 @@ return out
 SETTLE_SHA = hashlib.sha1(SETTLE_SCRIPT.encode()).hexdigest()
 
 PERIODS = ("day", "month", "total")
-
-
-def usage_stream_key(tenant: str) -> str:
-    return f"sy:{{{tenant}}}:usage"
 
 
 def dedupe_key(tenant: str, request_id: str) -> str:

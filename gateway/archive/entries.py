@@ -76,8 +76,6 @@ _MAX_TS = 1e11
 
 
 def _event_object(raw: Any) -> dict[str, Any] | None:
-    if raw is None:
-        return None
     try:
         event = orjson.loads(raw)
         if not isinstance(event, dict) or not 0 <= float(event["ts"]) < _MAX_TS:
